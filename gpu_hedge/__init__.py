@@ -1,0 +1,21 @@
+"""gpu_hedge: Greeks of very large options books and dynamic hedging, fast on a GPU, correct on any CPU.
+
+Importing this package imports neither CuPy nor JAX; they load when a backend needs them.
+"""
+
+from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
+from ._pricing._limits import GREEK_NAMES
+from ._pricing.api import greeks, price
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GREEK_NAMES",
+    "Backend",
+    "BackendUnavailableError",
+    "available_backends",
+    "get_backend",
+    "greeks",
+    "price",
+    "to_numpy",
+]

@@ -1,0 +1,150 @@
+"""Backend selection: the ONLY place that imports CuPy or JAX, and only when asked.
+
+``get_backend("auto")`` picks CuPy when a CUDA device is usable, else JAX when JAX sees a GPU,
+else NumPy. ``GPU_HEDGE_BACKEND`` (numpy | cupy | jax | auto) overrides "auto" and counts as an
+explicit request. Probes are lazy, cached, and never raise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import cache
+from typing import Any
+
+from ._base import Backend, BackendUnavailableError
+
+__all__ = ["Backend", "BackendUnavailableError", "available_backends", "get_backend", "to_numpy"]
+
+BACKEND_NAMES = ("numpy", "cupy", "jax")
+ENV_VAR = "GPU_HEDGE_BACKEND"
+
+_INSTALL_HINT = {
+    "cupy": "install CuPy for your CUDA version: pip install 'gpu_hedge[cuda12]' or 'gpu_hedge[cuda13]', "
+    "and run on a machine with an NVIDIA GPU and driver",
+    "jax": "install JAX: pip install 'gpu_hedge[jax]'",
+    "numpy": "reinstall gpu_hedge (numpy and scipy are core dependencies)",
+}
+
+
+@cache
+def _cupy_status() -> tuple[bool, str]:
+    """(usable, reason). Imports CuPy only if it is installed; touches the GPU once."""
+    if importlib.util.find_spec("cupy") is None:
+        return False, "CuPy is not installed"
+    try:
+        import cupy
+
+        n = cupy.cuda.runtime.getDeviceCount()
+        if n < 1:
+            return False, "CuPy found no CUDA device"
+        cupy.asarray([1.0]).sum().item()  # a real allocation and kernel launch
+        return True, f"{n} CUDA device(s)"
+    except Exception as exc:  # driver missing, CUDA mismatch, ... : never crash the probe
+        return False, f"CuPy cannot use a CUDA device: {type(exc).__name__}: {exc}"
+
+
+@cache
+def _jax_status() -> tuple[bool, str]:
+    if importlib.util.find_spec("jax") is None:
+        return False, "JAX is not installed"
+    try:
+        from . import _jax  # noqa: F401
+    except Exception as exc:
+        return False, f"JAX failed to import: {type(exc).__name__}: {exc}"
+    return True, "JAX importable"
+
+
+def _jax_plugin_installed() -> bool:
+    """Whether a JAX GPU plugin is installed, checked without importing JAX."""
+    return any(
+        importlib.util.find_spec(m) is not None
+        for m in ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin")
+    )
+
+
+@cache
+def _jax_gpu_status() -> bool:
+    if not _jax_plugin_installed() or not _jax_status()[0]:
+        return False
+    from ._jax import gpu_devices
+
+    return bool(gpu_devices())
+
+
+def _status(name: str) -> tuple[bool, str]:
+    if name == "numpy":
+        return True, "always available"
+    if name == "cupy":
+        return _cupy_status()
+    return _jax_status()
+
+
+def available_backends() -> tuple[str, ...]:
+    """Names of the backends usable on this machine, NumPy first."""
+    return tuple(n for n in BACKEND_NAMES if _status(n)[0])
+
+
+@cache
+def _make(name: str) -> Any:
+    if name == "numpy":
+        from cpu_fallback import NumpyBackend
+
+        return NumpyBackend()
+    if name == "cupy":
+        from ._cupy import CupyBackend
+
+        return CupyBackend()
+    from ._jax import JaxBackend
+
+    return JaxBackend()
+
+
+def _auto() -> str:
+    if _cupy_status()[0]:
+        return "cupy"
+    if _jax_gpu_status():
+        return "jax"
+    return "numpy"
+
+
+def get_backend(name: str | Backend | None = "auto") -> Backend:
+    """Return the backend called ``name`` ("auto", "numpy", "cupy", "jax"), or ``name`` itself if it is one.
+
+    "auto" (or None) consults ``GPU_HEDGE_BACKEND`` first, then picks CuPy with a usable CUDA
+    device, else JAX with a GPU, else NumPy, silently. An explicit name that cannot run raises
+    :class:`BackendUnavailableError` with the reason and the install hint.
+    """
+    if name is not None and not isinstance(name, str):
+        if isinstance(name, Backend):
+            return name
+        raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
+    requested = (name or "auto").strip().lower()
+    if requested == "auto":
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env and env != "auto":
+            if env not in BACKEND_NAMES:
+                raise ValueError(f"{ENV_VAR}={env!r} is not a backend; expected one of auto, {', '.join(BACKEND_NAMES)}")
+            requested = env
+        else:
+            return _make(_auto())
+    if requested not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}; expected one of auto, {', '.join(BACKEND_NAMES)}")
+    ok, reason = _status(requested)
+    if not ok:
+        raise BackendUnavailableError(f"backend {requested!r} cannot run here: {reason}; {_INSTALL_HINT[requested]}")
+    return _make(requested)
+
+
+def to_numpy(x: Any) -> Any:
+    """Any backend's array (or a mapping of them) as NumPy, copying from the device when needed."""
+    import numpy as np
+    from array_api_compat import is_cupy_array, is_jax_array
+
+    if isinstance(x, dict):
+        return {k: to_numpy(v) for k, v in x.items()}
+    if is_cupy_array(x):
+        return x.get()
+    if is_jax_array(x):
+        return np.asarray(x)
+    return np.asarray(x)

@@ -1,0 +1,49 @@
+"""The Backend protocol: the small surface every pricing kernel is written against."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend was asked for explicitly but cannot run here (the message says why and how to fix)."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a kernel may touch. Nothing else is backend-specific.
+
+    - ``name``: "numpy", "cupy" or "jax"; ``device``: where arrays live, in words.
+    - ``xp``: array-API namespace (array-api-compat); ``special``: ``ndtr``, ``ndtri``,
+      ``log_ndtr``, ``erfc``, ``erfcx`` for that namespace.
+    - ``capabilities``: e.g. {"autodiff", "jit"} (JAX), {"gpu"} (CuPy), {"chunked", "threads"} (NumPy).
+    - ``asarray`` (host to device), ``to_numpy`` (the only way back), ``jit``, ``sync`` (for timing).
+    - ``elementwise(kernel, arrays, names, dtype, key)``: run an elementwise kernel
+      ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend
+      does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
+      arrays (CuPy). This is the one entry point the pricing layer uses to run maths.
+    """
+
+    name: str
+    device: str
+    capabilities: frozenset[str]
+    xp: Any
+    special: Any
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any: ...
+
+    def to_numpy(self, x: Any) -> Any: ...
+
+    def jit(self, fn: Callable) -> Callable: ...
+
+    def sync(self, x: Any) -> Any: ...
+
+    def elementwise(
+        self,
+        kernel: Callable[..., Mapping[str, Any]],
+        arrays: Sequence[Any],
+        names: Sequence[str],
+        dtype: Any,
+        key: Any = None,
+    ) -> dict[str, Any]: ...

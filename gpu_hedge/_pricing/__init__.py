@@ -1,0 +1,1 @@
+"""Pricing layer: closed forms, autodiff Greeks (implied volatility comes next)."""

@@ -1,0 +1,47 @@
+"""Shared pieces of the closed forms: Greek names and the degenerate (zero-variance) limits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+GREEK_NAMES: tuple[str, ...] = (
+    "price", "delta", "gamma", "vega", "theta", "rho", "dividend_rho",
+    "vanna", "volga", "charm", "veta", "speed", "zomma", "color", "ultima",
+    "dual_delta", "dual_gamma",
+)  # fmt: skip
+
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+#: Greeks that carry the normal density: zero away from the money once the variance is zero.
+DENSITY_GREEKS = ("gamma", "vega", "vanna", "volga", "charm", "veta", "speed", "zomma", "color", "ultima", "dual_gamma")
+
+
+def npdf(xp: Any, d: Any) -> Any:
+    """Standard normal density."""
+    return INV_SQRT_2PI * xp.exp(-0.5 * d * d)
+
+
+def heaviside(xp: Any, phi: Any, moneyness: Any) -> Any:
+    """Limit of N(phi d) as the total variance goes to zero: 1 in the money, 1/2 at it, 0 out of it."""
+    m = phi * moneyness
+    return xp.where(m > 0, 1.0, xp.where(m == 0, 0.5, 0.0))
+
+
+def merge_limits(
+    xp: Any, names: tuple[str, ...], regular: Any, reg: dict[str, Any], lim: dict[str, Any], atm: Any, atm_vals: dict[str, Any]
+) -> dict[str, Any]:
+    """Where ``regular`` take the closed form, else the zero-variance limit.
+
+    ``lim`` holds the limits of the non-density Greeks; density Greeks are 0 away from the money
+    and, exactly at the money, take ``atm_vals`` (gamma: +inf, vega: its finite limit) or NaN where
+    the limit does not exist (it depends on how expiry and vol go to zero).
+    """
+    out = {}
+    for n in names:
+        if n in DENSITY_GREEKS or n == "theta":
+            deg = xp.where(atm, atm_vals.get(n, math.nan), lim.get(n, 0.0))
+        else:
+            deg = lim[n]
+        out[n] = xp.where(regular, reg[n], deg)
+    return out

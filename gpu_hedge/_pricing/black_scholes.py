@@ -1,0 +1,109 @@
+"""Black-Scholes-Merton (spot, continuous yield) and Black-76 (forward) prices and analytic Greeks.
+
+Both are the generalised Black formula with cost of carry ``b`` (Haug, *The Complete Guide to
+Option Pricing Formulas*, 2nd ed., ch. 1 and 2): ``b = r - q`` for ``bsm``; ``b = 0`` for
+``black76``, whose ``spot`` is the forward. With ``v = vol sqrt(T)``::
+
+    d1 = (ln(S/K) + (b + vol^2/2) T) / v,   d2 = d1 - v
+    V  = phi (S e^{(b-r)T} N(phi d1) - K e^{-rT} N(phi d2))
+
+Units: theta = dV/dt per year (= -dV/dT), vega per 1.00 of vol, rho = dV/dr with q (bsm) or the
+forward (black76) fixed, dividend_rho = dV/dq, charm/veta/color per year.
+The kernel is pure array code on the ``xp`` namespace; it never branches on data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._limits import heaviside, merge_limits, npdf
+
+
+def black_kernel(model: str, names: tuple[str, ...]):
+    """Return ``kernel(xp, special, S, K, T, vol, r, q, phi) -> {name: array}`` for ``model``."""
+    forward_input = model == "black76"
+
+    def kernel(xp: Any, sp: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any) -> dict[str, Any]:
+        regular = (vol * T > 0) & (K > 0)
+        # Safe stand-ins outside the regular region keep every branch finite (and gradients clean).
+        Ts = xp.where(regular, T, 1.0)
+        vols = xp.where(regular, vol, 1.0)
+        Ks = xp.where(regular, K, 1.0)
+        sqrtT = xp.sqrt(Ts)
+        v = vols * sqrtT
+        D = xp.exp(-r * T)
+        if forward_input:
+            b = 0.0 * r
+            Dq = D
+        else:
+            b = r - q
+            Dq = xp.exp(-q * T)
+        SDq, KD = S * Dq, K * D
+
+        d1 = (xp.log(S / Ks) + (b + 0.5 * vols * vols) * Ts) / v
+        d2 = d1 - v
+        N1, N2 = sp.ndtr(phi * d1), sp.ndtr(phi * d2)
+        n1 = npdf(xp, d1)
+        price = xp.maximum(phi * (SDq * N1 - Ks * D * N2), 0.0)
+        gamma = Dq * n1 / (S * v)
+        vega = SDq * n1 * sqrtT
+        dd1_dT = b / (vols * sqrtT) - d2 / (2.0 * Ts)  # d(d1)/dT
+        reg: dict[str, Any] = {"price": price}
+        for n in names:
+            if n == "delta":
+                reg[n] = phi * Dq * N1
+            elif n == "gamma":
+                reg[n] = gamma
+            elif n == "vega":
+                reg[n] = vega
+            elif n == "theta":
+                reg[n] = -SDq * n1 * vols / (2.0 * sqrtT) - phi * (b - r) * SDq * N1 - phi * r * Ks * D * N2
+            elif n == "rho":
+                reg[n] = -Ts * price if forward_input else phi * Ks * D * Ts * N2
+            elif n == "dividend_rho":
+                reg[n] = 0.0 * price if forward_input else -phi * Ts * SDq * N1
+            elif n == "vanna":
+                reg[n] = -Dq * n1 * d2 / vols
+            elif n == "volga":
+                reg[n] = vega * d1 * d2 / vols
+            elif n == "charm":
+                reg[n] = -Dq * (n1 * dd1_dT + phi * (b - r) * N1)
+            elif n == "veta":
+                reg[n] = -vega * ((b - r) + 1.0 / (2.0 * Ts) - d1 * dd1_dT)
+            elif n == "speed":
+                reg[n] = -gamma / S * (d1 / v + 1.0)
+            elif n == "zomma":
+                reg[n] = gamma * (d1 * d2 - 1.0) / vols
+            elif n == "color":
+                reg[n] = gamma * ((r - b) + 1.0 / (2.0 * Ts) + d1 * dd1_dT)
+            elif n == "ultima":
+                p = d1 * d2
+                reg[n] = -vega / (vols * vols) * (p * (1.0 - p) + d1 * d1 + d2 * d2)
+            elif n == "dual_delta":
+                reg[n] = -phi * D * N2
+            elif n == "dual_gamma":
+                reg[n] = D * npdf(xp, d2) / (Ks * v)
+
+        # Zero variance (expiry 0 or vol 0) or zero strike: the option is a discounted forward or nothing.
+        H = heaviside(xp, phi, S * xp.exp(b * T) - K)
+        intrinsic = phi * (SDq - KD) * H
+        lim = {
+            "price": intrinsic,
+            "delta": phi * Dq * H,
+            "dual_delta": -phi * D * H,
+            "theta": -phi * (b - r) * SDq * H - phi * r * KD * H,
+            "rho": -T * intrinsic if forward_input else phi * KD * T * H,
+            "dividend_rho": 0.0 * intrinsic if forward_input else -phi * T * SDq * H,
+            "charm": -Dq * phi * (b - r) * H,
+        }
+        atm = (~regular) & (H == 0.5)
+        inf = float("inf")
+        atm_vals = {
+            "gamma": inf,
+            "dual_gamma": inf,
+            "vega": SDq * xp.sqrt(T) * npdf(xp, 0.0 * T),
+            "theta": xp.where((T == 0) & (vol > 0), -inf, lim["theta"]),
+        }
+        return merge_limits(xp, names, regular, reg, lim, atm, atm_vals)
+
+    return kernel

@@ -41,7 +41,7 @@ def _first_bad(name: str, x: Any, bad: Any, rule: str, model: str) -> ValueError
     i = int(np.flatnonzero(bad_h)[0])
     count = int(bad_h.sum())
     more = f" ({count} invalid values in all)" if count > 1 else ""
-    return ValueError(f"{name}{_index(np.shape(bad), i)} = {x_h[i]!r} is invalid for model={model!r}: {rule}{more}")
+    return ValueError(f"{name}{_index(np.shape(bad), i)} = {x_h[i].item()!r} is invalid for model={model!r}: {rule}{more}")
 
 
 def bad_to_host(x: Any) -> Any:

@@ -1,0 +1,124 @@
+"""Backend selection, fallback and the Backend surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gpu_hedge
+from gpu_hedge import BackendUnavailableError, get_backend
+from gpu_hedge._backends import _cupy_status
+
+
+def test_numpy_always_available():
+    assert gpu_hedge.available_backends()[0] == "numpy"
+    assert get_backend("numpy").name == "numpy"
+
+
+def test_import_does_not_import_cupy_or_jax():
+    code = "import sys, gpu_hedge; print('cupy' in sys.modules, 'jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_auto_without_gpu_is_numpy(monkeypatch):
+    monkeypatch.delenv("GPU_HEDGE_BACKEND", raising=False)
+    if _cupy_status()[0]:
+        pytest.skip("a GPU is present: auto picks cupy")
+    assert get_backend("auto").name in ("numpy", "jax")  # jax only where JAX sees a GPU
+    assert get_backend(None).name == get_backend("auto").name
+
+
+@pytest.mark.skipif("cupy" in gpu_hedge.available_backends(), reason="a GPU is present")
+def test_explicit_cupy_without_gpu_raises_clearly():
+    with pytest.raises(BackendUnavailableError, match="cupy.*cannot run here.*pip install") as info:
+        get_backend("cupy")
+    assert isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.skipif("cupy" in gpu_hedge.available_backends(), reason="a GPU is present")
+def test_pricing_on_cupy_without_gpu_raises_clearly():
+    with pytest.raises(BackendUnavailableError, match="cupy"):
+        gpu_hedge.price(100.0, 100.0, 1.0, 0.2, backend="cupy")
+
+
+def test_env_override(monkeypatch, bk):
+    monkeypatch.setenv("GPU_HEDGE_BACKEND", bk)
+    assert get_backend("auto").name == bk
+    monkeypatch.setenv("GPU_HEDGE_BACKEND", "auto")
+    assert get_backend("auto").name in gpu_hedge.available_backends()
+
+
+def test_env_override_unknown_is_an_error(monkeypatch):
+    monkeypatch.setenv("GPU_HEDGE_BACKEND", "tpu")
+    with pytest.raises(ValueError, match="GPU_HEDGE_BACKEND"):
+        get_backend("auto")
+
+
+def test_unknown_backend_name():
+    with pytest.raises(ValueError, match="unknown backend 'torch'"):
+        get_backend("torch")
+
+
+def test_backend_instance_passes_through(bk):
+    b = get_backend(bk)
+    assert get_backend(b) is b
+    out = gpu_hedge.price(100.0, 100.0, 1.0, 0.2, backend=b)
+    assert np.isfinite(gpu_hedge.to_numpy(out))
+
+
+def test_backend_surface(bk):
+    b = get_backend(bk)
+    assert b.name == bk
+    assert isinstance(b, gpu_hedge.Backend)
+    x = b.asarray([1.0, 2.0], dtype="float64")
+    y = b.to_numpy(b.sync(b.special.ndtr(x)))
+    np.testing.assert_allclose(y, [0.8413447460685429, 0.9772498680518208], rtol=1e-15)
+    assert b.xp.exp(x).shape == (2,)
+
+
+def test_results_live_on_the_chosen_backend(bk):
+    out = gpu_hedge.price([100.0, 110.0], 100.0, 1.0, 0.2, backend=bk)
+    mod = type(out).__module__.split(".")[0]
+    assert mod == {"numpy": "numpy", "jax": "jaxlib", "cupy": "cupy"}[bk] or (bk == "jax" and mod == "jax")
+    assert isinstance(gpu_hedge.to_numpy(out), np.ndarray)
+
+
+def test_jax_float64_is_on():
+    if "jax" not in gpu_hedge.available_backends():
+        pytest.skip("JAX not installed")
+    import jax
+
+    get_backend("jax")
+    assert jax.config.jax_enable_x64
+    assert gpu_hedge.price(100.0, 100.0, 1.0, 0.2, backend="jax").dtype == np.float64
+
+
+def test_autodiff_on_numpy_is_a_clear_error():
+    with pytest.raises(ValueError, match="autodiff.*JAX"):
+        gpu_hedge.greeks(100.0, 100.0, 1.0, 0.2, method="autodiff", backend="numpy")
+
+
+def test_chunked_executor_is_independent_of_chunk_and_threads():
+    from cpu_fallback import NumpyBackend
+
+    rng = np.random.default_rng(1)
+    S = rng.uniform(50, 150, 10_001)
+    ref = gpu_hedge.greeks(S, 100.0, 0.5, 0.3, 0.01, backend=NumpyBackend(chunk=10**9, threads=1))
+    for chunk, threads in [(1, 1), (7, 2), (4096, 2), (333, 4)]:
+        got = gpu_hedge.greeks(S, 100.0, 0.5, 0.3, 0.01, backend=NumpyBackend(chunk=chunk, threads=threads))
+        for k in ref:
+            np.testing.assert_array_equal(got[k], ref[k])
+
+
+@pytest.mark.gpu
+def test_cupy_matches_numpy():
+    rng = np.random.default_rng(2)
+    S = rng.uniform(50, 150, 1000)
+    a = gpu_hedge.greeks(S, 100.0, 0.5, 0.3, 0.01, backend="numpy")
+    b = gpu_hedge.greeks(S, 100.0, 0.5, 0.3, 0.01, backend="cupy")
+    for k in a:
+        np.testing.assert_allclose(gpu_hedge.to_numpy(b[k]), a[k], rtol=1e-12, atol=1e-300)

@@ -111,6 +111,7 @@ class Checked:
     arrays: list[Any]  # spot, strike, expiry, vol, rate, div, phi
     shape: tuple[int, ...]
     invalid: Any  # boolean mask of the broadcast shape, or None
+    regular: bool  # every expiry, vol (and strike, lognormal models) > 0: no zero-variance limits needed
 
 
 def check_inputs(
@@ -121,6 +122,7 @@ def check_inputs(
         raise ValueError(f"on_invalid={on_invalid!r}; expected 'raise' or 'nan'")
     arrays: list[Any] = []
     bads: list[Any] = []
+    regular = True
     for rule, x in zip(rules(model), values, strict=True):
         if not (is_jax_array(x) or is_cupy_array(x) or is_numpy_array(x)):
             try:
@@ -140,6 +142,8 @@ def check_inputs(
                 raise _first_bad(rule.name, x, bad, rule.describe(), model)
             bads.append(bad)
             x = xp.where(bad, _SAFE[rule.name], x)
+        if rule.name in ("expiry", "vol") or (rule.name == "strike" and model != "bachelier"):
+            regular = regular and bool(xp.all(x > 0))
         arrays.append(x)
     phi = to_phi(call, dtype)
     if not isinstance(phi, float):
@@ -158,7 +162,7 @@ def check_inputs(
         for b in bads[1:]:
             invalid = invalid | b
         invalid = xp.broadcast_to(invalid, shape)
-    return Checked(arrays, shape, invalid)
+    return Checked(arrays, shape, invalid, regular)
 
 
 _SAFE = {"spot": 1.0, "strike": 1.0, "expiry": 1.0, "vol": 0.2, "rate": 0.0, "div": 0.0}

@@ -16,8 +16,9 @@ from .black_scholes import black_kernel
 METHODS = ("analytic", "autodiff")
 
 
-def _kernel(model: str, names: tuple[str, ...]):
-    return bachelier_kernel(model, names) if model == "bachelier" else black_kernel(model, names)
+def _kernel(model: str, names: tuple[str, ...], regular_only: bool = False):
+    make = bachelier_kernel if model == "bachelier" else black_kernel
+    return make(model, names, regular_only)
 
 
 def _greek_names(greeks: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -34,10 +35,10 @@ def _greek_names(greeks: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def _run(bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str) -> dict[str, Array]:
     if method == "analytic":
-        kernel = _kernel(model, names)
+        kernel = _kernel(model, names, chk.regular)
     else:
-        kernel = autodiff_kernel(_kernel(model, ("price",)), bk.jvp, names)
-    out = bk.elementwise(kernel, chk.arrays, names, dtype, key=(method, model, str(dtype)))
+        kernel = autodiff_kernel(_kernel(model, ("price",), chk.regular), bk.jvp, names)
+    out = bk.elementwise(kernel, chk.arrays, names, dtype, key=(method, model, str(dtype), chk.regular))
     out = {n: out[n] for n in names}  # jit may hand back a dict in another order
     if chk.invalid is not None:
         xp = bk.xp

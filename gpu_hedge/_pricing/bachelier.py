@@ -16,13 +16,19 @@ from typing import Any
 from ._limits import heaviside, merge_limits, npdf
 
 
-def bachelier_kernel(model: str, names: tuple[str, ...]):
-    """Return ``kernel(xp, special, F, K, T, vol, r, q, phi) -> {name: array}``."""
+def bachelier_kernel(model: str, names: tuple[str, ...], regular_only: bool = False):
+    """Return ``kernel(xp, special, F, K, T, vol, r, q, phi) -> {name: array}``.
+
+    ``regular_only=True`` promises expiry and vol are all > 0 and skips the limit branch.
+    """
 
     def kernel(xp: Any, sp: Any, F: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any) -> dict[str, Any]:
-        regular = vol * T > 0
-        Ts = xp.where(regular, T, 1.0)
-        vols = xp.where(regular, vol, 1.0)
+        if regular_only:
+            regular, Ts, vols = None, T, vol
+        else:
+            regular = vol * T > 0
+            Ts = xp.where(regular, T, 1.0)
+            vols = xp.where(regular, vol, 1.0)
         sqrtT = xp.sqrt(Ts)
         v = vols * sqrtT
         D = xp.exp(-r * T)
@@ -64,6 +70,8 @@ def bachelier_kernel(model: str, names: tuple[str, ...]):
                 reg[n] = vega * d * d * (d * d - 3.0) / (vols * vols)
             elif n == "dual_delta":
                 reg[n] = -phi * D * Np
+        if regular_only:
+            return reg
 
         H = heaviside(xp, phi, F - K)
         intrinsic = D * phi * (F - K) * H

@@ -19,16 +19,22 @@ from typing import Any
 from ._limits import heaviside, merge_limits, npdf
 
 
-def black_kernel(model: str, names: tuple[str, ...]):
-    """Return ``kernel(xp, special, S, K, T, vol, r, q, phi) -> {name: array}`` for ``model``."""
+def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False):
+    """Return ``kernel(xp, special, S, K, T, vol, r, q, phi) -> {name: array}`` for ``model``.
+
+    ``regular_only=True`` promises expiry, vol and strike are all > 0 and skips the limit branch.
+    """
     forward_input = model == "black76"
 
     def kernel(xp: Any, sp: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any) -> dict[str, Any]:
-        regular = (vol * T > 0) & (K > 0)
-        # Safe stand-ins outside the regular region keep every branch finite (and gradients clean).
-        Ts = xp.where(regular, T, 1.0)
-        vols = xp.where(regular, vol, 1.0)
-        Ks = xp.where(regular, K, 1.0)
+        if regular_only:
+            regular, Ts, vols, Ks = None, T, vol, K
+        else:
+            regular = (vol * T > 0) & (K > 0)
+            # Safe stand-ins outside the regular region keep every branch finite (and gradients clean).
+            Ts = xp.where(regular, T, 1.0)
+            vols = xp.where(regular, vol, 1.0)
+            Ks = xp.where(regular, K, 1.0)
         sqrtT = xp.sqrt(Ts)
         v = vols * sqrtT
         D = xp.exp(-r * T)
@@ -83,6 +89,8 @@ def black_kernel(model: str, names: tuple[str, ...]):
                 reg[n] = -phi * D * N2
             elif n == "dual_gamma":
                 reg[n] = D * npdf(xp, d2) / (Ks * v)
+        if regular_only:
+            return reg
 
         # Zero variance (expiry 0 or vol 0) or zero strike: the option is a discounted forward or nothing.
         H = heaviside(xp, phi, S * xp.exp(b * T) - K)

@@ -134,6 +134,6 @@ def test_one_degenerate_row_does_not_change_the_others(bk, model):
     T_mixed[5] = 0.0
     mixed = G(bk, S, 100.0, T_mixed, vol, 0.02, 0.01, model=model)
     keep = np.arange(64) != 5
-    rtol = 0.0 if bk == "numpy" else 1e-14  # XLA may fuse the two programs differently
+    rtol = 0.0 if bk == "numpy" else 1e-12  # XLA may fuse and reassociate the two programs differently
     for name in GREEK_NAMES:
         np.testing.assert_allclose(mixed[name][keep], fast[name][keep], rtol=rtol, atol=0, err_msg=name)

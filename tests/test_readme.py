@@ -1,0 +1,48 @@
+"""README's promises: its test command is what CI runs, and its API tour runs."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gpu_hedge
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def bash_blocks() -> list[str]:
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", README, flags=re.S)]
+
+
+def test_readme_starts_with_demo_and_test_commands():
+    demo, tests = bash_blocks()[:2]
+    assert "pip install" in demo and demo.endswith("gpu-hedge demo")
+    assert "pip install" in tests and "pytest" in tests
+    assert README.index(demo) < 1200  # at the very top
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1].strip() == bash_blocks()[1]
+
+
+def test_api_tour_runs(bk, monkeypatch):
+    monkeypatch.setenv("GPU_HEDGE_BACKEND", bk)
+    code = re.findall(r"```python\n(.*?)```", README, flags=re.S)[0]
+    if "jax" not in gpu_hedge.available_backends():
+        code = code.replace('backend="jax", method="autodiff"', 'backend="numpy"')
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert np.isnan(gpu_hedge.to_numpy(ns["gh"].greeks(ns["spot"], 100.0, 0.5, [0.2, -0.1, 0.3], on_invalid="nan")["price"])[1])
+
+
+@pytest.mark.parametrize("module", ["gpu_hedge._pricing.api"])
+def test_docstring_examples(module):
+    mod = __import__(module, fromlist=["_"])
+    failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0

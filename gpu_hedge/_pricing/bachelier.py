@@ -36,7 +36,7 @@ def bachelier_kernel(model: str, names: tuple[str, ...], regular_only: bool = Fa
         Np = sp.ndtr(phi * d)
         nd = npdf(xp, d)
         price = xp.maximum(D * (phi * (F - K) * Np + v * nd), 0.0)
-        gamma = D * nd / v
+        gamma = D * nd / v  # cheap: d, nd and v are needed by the price anyway
         vega = D * sqrtT * nd
         reg: dict[str, Any] = {"price": price}
         for n in names:

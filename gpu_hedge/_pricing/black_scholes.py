@@ -51,9 +51,13 @@ def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False)
         N1, N2 = sp.ndtr(phi * d1), sp.ndtr(phi * d2)
         n1 = npdf(xp, d1)
         price = xp.maximum(phi * (SDq * N1 - Ks * D * N2), 0.0)
-        gamma = Dq * n1 / (S * v)
-        vega = SDq * n1 * sqrtT
-        dd1_dT = b / (vols * sqrtT) - d2 / (2.0 * Ts)  # d(d1)/dT
+        wanted = set(names)
+        if wanted & {"gamma", "speed", "zomma", "color"}:
+            gamma = Dq * n1 / (S * v)
+        if wanted & {"vega", "volga", "veta", "ultima"}:
+            vega = SDq * n1 * sqrtT
+        if wanted & {"charm", "veta", "color"}:
+            dd1_dT = b / (vols * sqrtT) - d2 / (2.0 * Ts)  # d(d1)/dT
         reg: dict[str, Any] = {"price": price}
         for n in names:
             if n == "delta":

@@ -105,7 +105,7 @@ def demo(
 
     console.print(
         f"[bold]gpu-hedge demo[/]: backend [bold]{bk.name}[/] on {escape(bk.device)}, "
-        f"N = {n:,} options, {len({int(u) for u in book['underlying'][:100_000]}) if n else 0}+ underlyings, "
+        f"N = {n:,} options, {tot.underlyings} underlyings, "
         f"seed {seed}, {dtype}, BSM"
     )
 

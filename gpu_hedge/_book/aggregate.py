@@ -25,6 +25,7 @@ class BookTotals:
     """
 
     n: int
+    underlyings: int
     position: dict[str, float]
     dollar_delta: float
     top_underlyings: list[dict[str, Any]] = field(default_factory=list)
@@ -33,7 +34,7 @@ class BookTotals:
 def totals(book: Mapping[str, Any], greeks: Mapping[str, Any], top: int = 5) -> BookTotals:
     """Aggregate per-option ``greeks`` (arrays on any backend) over ``book`` (see ``demo_book``).
 
-    Sums are taken in float64 on the host whatever the dtype the Greeks were computed in.
+    ``underlyings`` counts the distinct underlyings. Sums are taken in float64 on the host whatever the dtype the Greeks were computed in.
     """
     g = {name: np.asarray(to_numpy(v), dtype=np.float64) for name, v in greeks.items()}
     weight = np.asarray(book["quantity"], dtype=np.float64) * np.asarray(book["multiplier"], dtype=np.float64)
@@ -66,7 +67,8 @@ def totals(book: Mapping[str, Any], greeks: Mapping[str, Any], top: int = 5) -> 
                     "dollar_delta": float(per_dollars[u]),
                 }
             )
-    return BookTotals(n=n, position=position, dollar_delta=dollar_delta, top_underlyings=top_rows)
+    underlyings = int(np.unique(np.asarray(book["underlying"])).size) if n else 0
+    return BookTotals(n=n, underlyings=underlyings, position=position, dollar_delta=dollar_delta, top_underlyings=top_rows)
 
 
 def book_greeks(

@@ -129,6 +129,8 @@ def check_inputs(
                 x = np.asarray(x, dtype=dtype)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{rule.name} must be numeric; got {x!r:.80}") from exc
+        if is_cupy_array(x) and bk.name != "cupy":
+            x = x.get()  # device to host: CuPy refuses implicit conversion
         x = bk.asarray(x, dtype=dtype)
         if model != "bsm" and rule.name == "div":
             arrays.append(x)  # ignored by black76 and bachelier: not checked

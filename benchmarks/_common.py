@@ -110,7 +110,7 @@ def versions() -> dict[str, str | None]:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # --- memory -------------------------------------------------------------------------------------------

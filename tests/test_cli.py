@@ -65,7 +65,7 @@ def test_demo_totals_match_independent_recomputation():
 
     # Top underlying by |dollar delta| is the one an independent groupby finds.
     dd = {}
-    for u, x in zip(b["underlying"], w * g["delta"] * b["spot"]):
+    for u, x in zip(b["underlying"], w * g["delta"] * b["spot"], strict=True):
         dd[int(u)] = dd.get(int(u), 0.0) + x
     top = max(dd, key=lambda u: abs(dd[u]))
     top_table = out[out.index("Top 5 underlyings") :]

@@ -29,14 +29,24 @@ def heaviside(xp: Any, phi: Any, moneyness: Any) -> Any:
 
 
 def merge_limits(
-    xp: Any, names: tuple[str, ...], regular: Any, reg: dict[str, Any], lim: dict[str, Any], atm: Any, atm_vals: dict[str, Any]
+    xp: Any, names: tuple[str, ...], regular: Any, reg: dict[str, Any], lim: dict[str, Any],
+    H: Any, vega_scale: Any, T: Any, vol: Any,
 ) -> dict[str, Any]:
     """Where ``regular`` take the closed form, else the zero-variance limit.
 
-    ``lim`` holds the limits of the non-density Greeks; density Greeks are 0 away from the money
-    and, exactly at the money, take ``atm_vals`` (gamma: +inf, vega: its finite limit) or NaN where
-    the limit does not exist (it depends on how expiry and vol go to zero).
+    ``lim`` holds the limits of the non-density Greeks (``H`` is the limit of N(phi d)). Density
+    Greeks are 0 away from the money; exactly at it (``H == 1/2``) gamma and dual_gamma are +inf,
+    vega is ``vega_scale * n(0)`` (its sigma -> 0 limit), theta at expiry is -inf, and the Greeks
+    whose limit depends on how expiry and vol reach zero are NaN.
     """
+    inf = math.inf
+    atm = (~regular) & (H == 0.5)
+    atm_vals = {
+        "gamma": inf,
+        "dual_gamma": inf,
+        "vega": vega_scale * INV_SQRT_2PI,
+        "theta": xp.where((T == 0) & (vol > 0), -inf, lim["theta"]),
+    }
     out = {}
     for n in names:
         if n in DENSITY_GREEKS or n == "theta":

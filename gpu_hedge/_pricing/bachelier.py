@@ -84,14 +84,6 @@ def bachelier_kernel(model: str, names: tuple[str, ...], regular_only: bool = Fa
             "dividend_rho": 0.0 * intrinsic,
             "charm": r * phi * D * H,
         }
-        atm = (~regular) & (H == 0.5)
-        inf = float("inf")
-        atm_vals = {
-            "gamma": inf,
-            "dual_gamma": inf,
-            "vega": D * xp.sqrt(T) * npdf(xp, 0.0 * T),
-            "theta": xp.where((T == 0) & (vol > 0), -inf, lim["theta"]),
-        }
-        return merge_limits(xp, names, regular, reg, lim, atm, atm_vals)
+        return merge_limits(xp, names, regular, reg, lim, H, D * xp.sqrt(T), T, vol)
 
     return kernel

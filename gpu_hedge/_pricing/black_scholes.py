@@ -108,14 +108,6 @@ def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False)
             "dividend_rho": 0.0 * intrinsic if forward_input else -phi * T * SDq * H,
             "charm": -Dq * phi * (b - r) * H,
         }
-        atm = (~regular) & (H == 0.5)
-        inf = float("inf")
-        atm_vals = {
-            "gamma": inf,
-            "dual_gamma": inf,
-            "vega": SDq * xp.sqrt(T) * npdf(xp, 0.0 * T),
-            "theta": xp.where((T == 0) & (vol > 0), -inf, lim["theta"]),
-        }
-        return merge_limits(xp, names, regular, reg, lim, atm, atm_vals)
+        return merge_limits(xp, names, regular, reg, lim, H, SDq * xp.sqrt(T), T, vol)
 
     return kernel

@@ -19,7 +19,7 @@ class NumpyBackend:
     """CPU backend: NumPy arrays, SciPy special functions, chunked multi-threaded evaluation.
 
     ``chunk`` (elements per chunk) and ``threads`` default to the ``GPU_HEDGE_CHUNK`` and
-    ``GPU_HEDGE_NUM_THREADS`` environment variables, else 16384 and the usable CPU count.
+    ``GPU_HEDGE_NUM_THREADS`` environment variables, else 8192 and the usable CPU count.
     """
 
     name = "numpy"

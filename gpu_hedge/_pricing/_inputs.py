@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,16 +137,21 @@ def check_inputs(
             arrays.append(x)  # ignored by black76 and bachelier: not checked
             continue
         xp = array_namespace(x)
-        bad = ~xp.isfinite(x)
-        if rule.lower is not None:
-            bad = bad | ((x <= rule.lower) if rule.strict else (x < rule.lower))
-        if bool(xp.any(bad)):
+        lo, hi = (float(xp.min(x)), float(xp.max(x))) if x.size else (1.0, 1.0)  # NaN propagates
+        ok = math.isfinite(lo) and math.isfinite(hi)
+        if ok and rule.lower is not None:
+            ok = lo > rule.lower if rule.strict else lo >= rule.lower
+        if not ok:  # slow path: locate the offending values
+            bad = ~xp.isfinite(x)
+            if rule.lower is not None:
+                bad = bad | ((x <= rule.lower) if rule.strict else (x < rule.lower))
             if on_invalid == "raise":
                 raise _first_bad(rule.name, x, bad, rule.describe(), model)
             bads.append(bad)
             x = xp.where(bad, _SAFE[rule.name], x)
+            lo = float(xp.min(x))
         if rule.name in ("expiry", "vol") or (rule.name == "strike" and model != "bachelier"):
-            regular = regular and bool(xp.all(x > 0))
+            regular = regular and lo > 0
         arrays.append(x)
     phi = to_phi(call, dtype)
     if not isinstance(phi, float):

@@ -39,18 +39,20 @@ def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False)
         v = vols * sqrtT
         D = xp.exp(-r * T)
         if forward_input:
-            b = 0.0 * r
-            Dq = D
+            b, Dq = 0.0, D
         else:
-            b = r - q
-            Dq = xp.exp(-q * T)
+            b, Dq = r - q, xp.exp(-q * T)
         SDq, KD = S * Dq, K * D
+        KsD = KD if regular_only else Ks * D
 
         d1 = (xp.log(S / Ks) + (b + 0.5 * vols * vols) * Ts) / v
         d2 = d1 - v
         N1, N2 = sp.ndtr(phi * d1), sp.ndtr(phi * d2)
         n1 = npdf(xp, d1)
-        price = xp.maximum(phi * (SDq * N1 - Ks * D * N2), 0.0)
+        # The two legs of the price, shared by delta, theta, rho and dividend_rho.
+        A = phi * SDq * N1
+        B = phi * KsD * N2
+        price = xp.maximum(A - B, 0.0)
         wanted = set(names)
         if wanted & {"gamma", "speed", "zomma", "color"}:
             gamma = Dq * n1 / (S * v)
@@ -67,11 +69,11 @@ def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False)
             elif n == "vega":
                 reg[n] = vega
             elif n == "theta":
-                reg[n] = -SDq * n1 * vols / (2.0 * sqrtT) - phi * (b - r) * SDq * N1 - phi * r * Ks * D * N2
+                reg[n] = (r - b) * A - r * B - SDq * n1 * vols / (2.0 * sqrtT)
             elif n == "rho":
-                reg[n] = -Ts * price if forward_input else phi * Ks * D * Ts * N2
+                reg[n] = -Ts * price if forward_input else Ts * B
             elif n == "dividend_rho":
-                reg[n] = 0.0 * price if forward_input else -phi * Ts * SDq * N1
+                reg[n] = 0.0 * price if forward_input else -Ts * A
             elif n == "vanna":
                 reg[n] = -Dq * n1 * d2 / vols
             elif n == "volga":

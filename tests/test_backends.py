@@ -122,3 +122,33 @@ def test_cupy_matches_numpy():
     b = gpu_hedge.greeks(S, 100.0, 0.5, 0.3, 0.01, backend="cupy")
     for k in a:
         np.testing.assert_allclose(gpu_hedge.to_numpy(b[k]), a[k], rtol=1e-12, atol=1e-300)
+
+
+def test_gpu_probe_survives_a_broken_cupy(monkeypatch):
+    """A CuPy that imports but has no usable driver makes the probe say no, with the reason; never raise."""
+    import importlib.util
+    import types
+
+    import gpu_hedge._backends as backends
+
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_driver))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "cupy" else real_find_spec(name, *a))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    backends._cupy_status.cache_clear()
+    backends._make.cache_clear()
+    try:
+        ok, reason = backends._cupy_status()
+        assert not ok and "insufficient" in reason
+        assert "cupy" not in gpu_hedge.available_backends()
+        monkeypatch.delenv("GPU_HEDGE_BACKEND", raising=False)
+        assert get_backend("auto").name in ("numpy", "jax")
+        with pytest.raises(BackendUnavailableError, match="insufficient"):
+            get_backend("cupy")
+    finally:
+        backends._cupy_status.cache_clear()
+        backends._make.cache_clear()

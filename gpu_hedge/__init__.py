@@ -6,6 +6,7 @@ Importing this package imports neither CuPy nor JAX; they load when a backend ne
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
 from ._pricing._limits import GREEK_NAMES
 from ._pricing.api import greeks, price
+from ._pricing.implied_vol import IVStatus, implied_vol
 
 __version__ = "0.1.0"
 
@@ -13,9 +14,11 @@ __all__ = [
     "GREEK_NAMES",
     "Backend",
     "BackendUnavailableError",
+    "IVStatus",
     "available_backends",
     "get_backend",
     "greeks",
+    "implied_vol",
     "price",
     "to_numpy",
 ]

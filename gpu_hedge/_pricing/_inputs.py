@@ -95,13 +95,15 @@ class Rule:
         return f"{self.name} must be finite and {op} {self.lower:g}"
 
 
-def rules(model: str) -> tuple[Rule, ...]:
+def rules(model: str, quote: str = "vol") -> tuple[Rule, ...]:
+    """Rules for (spot, strike, expiry, quote, rate, div); ``quote`` is "vol" (pricing) or "price"
+    (implied vol: any finite price, whose bounds are judged by the solver, not rejected here)."""
     positive = model != "bachelier"
     return (
         Rule("spot", 0.0 if positive else None, strict=True),
         Rule("strike", 0.0 if positive else None, strict=False),
         Rule("expiry", 0.0, strict=False),
-        Rule("vol", 0.0, strict=False),
+        Rule("vol", 0.0, strict=False) if quote == "vol" else Rule("price", None, strict=False),
         Rule("rate", None, strict=False),
         Rule("div", None, strict=False),
     )
@@ -116,15 +118,19 @@ class Checked:
 
 
 def check_inputs(
-    bk: Any, model: str, values: tuple[Any, ...], call: Any, dtype: np.dtype, on_invalid: str
+    bk: Any, model: str, values: tuple[Any, ...], call: Any, dtype: np.dtype, on_invalid: str, quote: str = "vol"
 ) -> Checked:
-    """Convert to ``bk`` arrays of ``dtype``, check every rule, and raise or mask per ``on_invalid``."""
+    """Convert to ``bk`` arrays of ``dtype``, check every rule, and raise or mask per ``on_invalid``.
+
+    ``values`` are (spot, strike, expiry, vol, rate, div), or with ``quote="price"`` (spot, strike,
+    expiry, price, rate, div).
+    """
     if on_invalid not in ("raise", "nan"):
         raise ValueError(f"on_invalid={on_invalid!r}; expected 'raise' or 'nan'")
     arrays: list[Any] = []
     bads: list[Any] = []
     regular = True
-    for rule, x in zip(rules(model), values, strict=True):
+    for rule, x in zip(rules(model, quote), values, strict=True):
         if not (is_jax_array(x) or is_cupy_array(x) or is_numpy_array(x)):
             try:
                 x = np.asarray(x, dtype=dtype)
@@ -157,7 +163,7 @@ def check_inputs(
     if not isinstance(phi, float):
         phi = bk.asarray(phi, dtype=dtype)
     arrays.append(phi)
-    names = [r.name for r in rules(model)] + ["call"]
+    names = [r.name for r in rules(model, quote)] + ["call"]
     try:
         shape = tuple(np.broadcast_shapes(*(tuple(np.shape(a)) for a in arrays)))
     except ValueError:
@@ -173,4 +179,4 @@ def check_inputs(
     return Checked(arrays, shape, invalid, regular)
 
 
-_SAFE = {"spot": 1.0, "strike": 1.0, "expiry": 1.0, "vol": 0.2, "rate": 0.0, "div": 0.0}
+_SAFE = {"spot": 1.0, "strike": 1.0, "expiry": 1.0, "vol": 0.2, "price": 0.1, "rate": 0.0, "div": 0.0}

@@ -147,5 +147,69 @@ def demo(
     )
 
 
+def _div_option(value: str | None) -> float | str | None:
+    if value is None or value in ("vendor", "implied"):
+        return None if value in (None, "vendor") else value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: expected 'vendor', 'implied' or a number such as 0.015") from None
+
+
+@app.command()
+def quotes(
+    path: str = typer.Argument(..., help="Quote file: a CBOE chain export or an end-of-day vendor file."),
+    layout: str = typer.Option("auto", "--layout", help="auto, cboe, spxw-eod or agilent."),
+    out: str | None = typer.Option(None, "--out", help="Write the per-contract table here: .parquet or .csv."),
+    backend: str = typer.Option("auto", "--backend", help="auto, numpy, cupy or jax."),
+    rate: float | None = typer.Option(None, "--rate", help="Rate, decimal, continuously compounded (default: the vendor's)."),
+    div: str | None = typer.Option(
+        None, "--div", help="Dividend yield: a number, 'implied' (per expiry, put-call parity) or 'vendor' (default)."
+    ),
+    all_greeks: bool = typer.Option(False, "--all-greeks", help="All 17 Greeks instead of price, delta, gamma, vega, theta, rho."),
+) -> None:
+    """Read a quote file, solve implied vols from mid, bid and ask, and compute our Greeks per contract."""
+    from ._book import STANDARD_GREEKS, quote_greeks, read_quotes
+
+    suffix = out.rsplit(".", 1)[-1].lower() if out else None
+    if out and suffix not in ("parquet", "csv"):
+        _fail(f"--out {out}: the extension must be .parquet or .csv")
+    try:
+        bk = get_backend(backend)
+        df = read_quotes(path, layout)
+        with console.status(f"Solving implied vols for {len(df):,} contracts on {bk.name}..."):
+            table, summary = quote_greeks(df, rate, _div_option(div), greeks=None if all_greeks else STANDARD_GREEKS, backend=bk)
+    except (BackendUnavailableError, ValueError, OSError) as exc:
+        _fail(str(exc))
+
+    attrs = table.attrs
+    console.print(
+        f"[bold]gpu-hedge quotes[/]: {escape(str(path))} ({attrs['layout']}), backend [bold]{bk.name}[/], "
+        f"rate {attrs['rate_used']:.4%}, div {escape(str(attrs['div_used']))}, T: {escape(attrs['expiry_rule'])}"
+    )
+    t = Table(title="Implied vols")
+    for col in ("from", "quoted", "solved"):
+        t.add_column(col, justify="right")
+    for src, n in summary.solved.items():
+        t.add_row(src, f"{int((table[src] > 0).sum()):,}", f"{n:,}")
+    console.print(t)
+    s = Table(title=f"Status of the mid IV ({summary.rows:,} contracts)")
+    s.add_column("status")
+    s.add_column("contracts", justify="right")
+    for name, n in sorted(summary.status.items(), key=lambda kv: -kv[1]):
+        s.add_row(escape(name), f"{n:,}")
+    console.print(s)
+    both = table["iv"].notna() & table["calc_iv"].notna()
+    if both.any():
+        diff = (table.loc[both, "calc_iv"] - table.loc[both, "iv"]).abs().median()
+        console.print(f"Median |our IV - vendor IV| over {int(both.sum()):,} contracts: {diff:.2e}")
+    if out:
+        try:
+            table.to_parquet(out, index=False) if suffix == "parquet" else table.to_csv(out, index=False)
+        except (OSError, ValueError, ImportError) as exc:
+            _fail(f"cannot write {out}: {exc}")
+        console.print(f"Wrote {len(table):,} rows x {table.shape[1]} columns to {escape(out)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,6 +1,38 @@
-"""Book jobs: synthetic demo books and per-position / per-underlying aggregation of Greeks."""
+"""Book jobs: synthetic demo books, aggregation of Greeks, real quote files, implied forwards."""
 
 from .aggregate import POSITION_GREEKS, BookTotals, book_greeks, totals
 from .demo import BOOK_COLUMNS, demo_book
+from .forwards import FORWARD_COLUMNS, implied_forwards
+from .quote_greeks import STANDARD_GREEKS, QuoteSummary, quote_greeks
+from .quotes import (
+    LAYOUTS,
+    QUOTE_COLUMNS,
+    detect_layout,
+    read_agilent_eod,
+    read_cboe_chain,
+    read_quotes,
+    read_spxw_eod,
+    read_vendor_eod,
+)
 
-__all__ = ["BOOK_COLUMNS", "POSITION_GREEKS", "BookTotals", "book_greeks", "demo_book", "totals"]
+__all__ = [
+    "BOOK_COLUMNS",
+    "FORWARD_COLUMNS",
+    "LAYOUTS",
+    "POSITION_GREEKS",
+    "QUOTE_COLUMNS",
+    "STANDARD_GREEKS",
+    "BookTotals",
+    "QuoteSummary",
+    "book_greeks",
+    "demo_book",
+    "detect_layout",
+    "implied_forwards",
+    "quote_greeks",
+    "read_agilent_eod",
+    "read_cboe_chain",
+    "read_quotes",
+    "read_spxw_eod",
+    "read_vendor_eod",
+    "totals",
+]

@@ -12,7 +12,23 @@ import scipy.special as sc
 
 from ._executor import run_chunked
 
-SPECIAL = SimpleNamespace(ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx)
+
+def lazy_where(cond: np.ndarray, if_true: Callable[[], Any], if_false: Callable[[], Any]) -> Any:
+    """``where(cond, if_true(), if_false())``, calling a branch only when some element needs it.
+
+    On a chunk where ``cond`` is uniform (the usual case for rare regions such as asymptotic
+    expansions) only one branch is computed.
+    """
+    if not cond.any():
+        return if_false()
+    if cond.all():
+        return if_true()
+    return np.where(cond, if_true(), if_false())
+
+
+SPECIAL = SimpleNamespace(
+    ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where
+)
 
 
 class NumpyBackend:

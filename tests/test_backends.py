@@ -152,3 +152,23 @@ def test_gpu_probe_survives_a_broken_cupy(monkeypatch):
     finally:
         backends._cupy_status.cache_clear()
         backends._make.cache_clear()
+
+
+@pytest.mark.parametrize("pattern", ["none", "all", "mixed"])
+def test_lazy_where_selects_like_where_and_skips_unneeded_branches(bk, pattern):
+    b = get_backend(bk)
+    x = b.asarray(np.linspace(-1.0, 1.0, 9), dtype="float64")
+    cond = {"none": x > 5.0, "all": x > -5.0, "mixed": x > 0.0}[pattern]
+    calls = []
+
+    def branch(tag, value):
+        def f():
+            calls.append(tag)
+            return value
+
+        return f
+
+    got = b.special.lazy_where(cond, branch("t", x * 2.0), branch("f", x - 1.0))
+    np.testing.assert_array_equal(b.to_numpy(got), np.where(b.to_numpy(cond), b.to_numpy(x) * 2.0, b.to_numpy(x) - 1.0))
+    if bk == "numpy":  # the chunked CPU backend skips a branch no element needs
+        assert calls == {"none": ["f"], "all": ["t"], "mixed": ["t", "f"]}[pattern]

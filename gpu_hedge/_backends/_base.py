@@ -16,7 +16,9 @@ class Backend(Protocol):
 
     - ``name``: "numpy", "cupy" or "jax"; ``device``: where arrays live, in words.
     - ``xp``: array-API namespace (array-api-compat); ``special``: ``ndtr``, ``ndtri``,
-      ``log_ndtr``, ``erfc``, ``erfcx`` for that namespace.
+      ``log_ndtr``, ``erfc``, ``erfcx`` for that namespace, and ``lazy_where(cond, if_true,
+      if_false)`` (callables): NumPy computes only the branch a chunk needs when ``cond`` is
+      uniform over it; JAX and CuPy compute both and select.
     - ``capabilities``: e.g. {"autodiff", "jit"} (JAX), {"gpu"} (CuPy), {"chunked", "threads"} (NumPy).
     - ``asarray`` (host to device), ``to_numpy`` (the only way back), ``jit``, ``sync`` (for timing).
     - ``elementwise(kernel, arrays, names, dtype, key)``: run an elementwise kernel

@@ -11,7 +11,15 @@ import cupy
 import cupyx.scipy.special as csp
 import numpy as np
 
-SPECIAL = SimpleNamespace(ndtr=csp.ndtr, ndtri=csp.ndtri, log_ndtr=csp.log_ndtr, erfc=csp.erfc, erfcx=csp.erfcx)
+SPECIAL = SimpleNamespace(
+    ndtr=csp.ndtr,
+    ndtri=csp.ndtri,
+    log_ndtr=csp.log_ndtr,
+    erfc=csp.erfc,
+    erfcx=csp.erfcx,
+    # Traced / asynchronous arrays cannot be inspected cheaply: compute both branches and select.
+    lazy_where=lambda cond, if_true, if_false: cupy.where(cond, if_true(), if_false()),
+)
 
 
 class CupyBackend:

@@ -16,7 +16,15 @@ import jax.numpy as jnp  # noqa: E402
 import jax.scipy.special as jsp  # noqa: E402
 import numpy as np  # noqa: E402
 
-SPECIAL = SimpleNamespace(ndtr=jsp.ndtr, ndtri=jsp.ndtri, log_ndtr=jsp.log_ndtr, erfc=jsp.erfc, erfcx=jsp.erfcx)
+SPECIAL = SimpleNamespace(
+    ndtr=jsp.ndtr,
+    ndtri=jsp.ndtri,
+    log_ndtr=jsp.log_ndtr,
+    erfc=jsp.erfc,
+    erfcx=jsp.erfcx,
+    # Traced / asynchronous arrays cannot be inspected cheaply: compute both branches and select.
+    lazy_where=lambda cond, if_true, if_false: jnp.where(cond, if_true(), if_false()),
+)
 
 
 def gpu_devices() -> list:

@@ -123,7 +123,12 @@ def black_and_vega(xp: Any, sp: Any, x: Any, s: Any, accurate: bool) -> tuple[An
     small = ~asym & (t < TAU)  # here h >= ETA
     ha, ta = xp.where(asym, h, 2.0 * ETA), xp.where(asym, t, 1.0)
     hs, ts = xp.where(small, h, 0.0), xp.where(small, t, 0.0)
-    series = xp.where(asym, _asymptotic_region(xp, ha, ta), _small_t_region(xp, sp, hs, ts))
+    # Both series are expensive (17th-order / erfcx) and their regions rare in most chunks.
+    series = sp.lazy_where(
+        asym,
+        lambda: _asymptotic_region(xp, ha, ta),
+        lambda: sp.lazy_where(small, lambda: _small_t_region(xp, sp, hs, ts), lambda: 0.0 * hs),
+    )
     b = xp.where(asym | small, INV_SQRT_2PI * expo * series, xp.where(plain, b_plain, b_erfcx))
     return xp.maximum(b, 0.0), vega
 

@@ -288,6 +288,7 @@ def test_quote_greeks_recovers_the_pricing_vol_and_matches_greeks(cboe_file, bk)
     for name in ("delta", "vega", "theta"):
         np.testing.assert_allclose(table[f"calc_{name}"], gh.to_numpy(want[name]), rtol=1e-5, atol=1e-6)
     assert (table["calc_iv_bid"] < table["calc_iv"]).all() and (table["calc_iv"] < table["calc_iv_ask"]).all()
+    assert (table["calc_iv_status"] == "ok").all()
 
 
 def test_quote_greeks_uses_vendor_conventions_by_default(tmp_path):
@@ -296,6 +297,7 @@ def test_quote_greeks_uses_vendor_conventions_by_default(tmp_path):
     table, summary = quote_greeks(read_quotes(p), backend="numpy")
     assert (table["rate"] == 0.0175).all() and (table["div"] == 0.0).all()
     assert summary.solved["bid"] == 2 and summary.solved["mid"] == 3
+    assert set(table["calc_iv_status"]) <= {"ok", "below_intrinsic", "above_max", "not_identifiable", "skipped: no price"}
 
 
 @pytest.mark.parametrize("ext", ["parquet", "csv"])

@@ -51,15 +51,16 @@ def _carry(quotes: pd.DataFrame, rate: float | None, div: Any, strikes: int) -> 
 def _solve(
     price: np.ndarray, ok: np.ndarray, args: tuple[np.ndarray, ...], call: np.ndarray, backend: Any
 ) -> tuple[np.ndarray, np.ndarray]:
-    from .. import implied_vol  # the public solver; imported here so the book layer loads without it
     from .._backends import to_numpy
+    from .._pricing.implied_vol import IVStatus, implied_vol
 
     vol = np.full(price.shape, np.nan)
     status = np.full(price.shape, SKIPPED_NO_PRICE, dtype=object)
     if ok.any():
         v, s = implied_vol(price[ok], *(a[ok] for a in args), call=call[ok], backend=backend, return_status=True)
         vol[ok] = np.asarray(to_numpy(v), dtype=np.float64)
-        status[ok] = np.asarray(to_numpy(s)).astype(str)
+        names = np.array([m.name.lower() for m in sorted(IVStatus)], dtype=object)  # "ok", "below_intrinsic", ...
+        status[ok] = names[np.asarray(to_numpy(s)).astype(np.intp)]
     return vol, status
 
 

@@ -41,7 +41,7 @@ def test_api_tour_runs(bk, monkeypatch):
     assert np.isnan(gpu_hedge.to_numpy(ns["gh"].greeks(ns["spot"], 100.0, 0.5, [0.2, -0.1, 0.3], on_invalid="nan")["price"])[1])
 
 
-@pytest.mark.parametrize("module", ["gpu_hedge._pricing.api"])
+@pytest.mark.parametrize("module", ["gpu_hedge._pricing.api", "gpu_hedge._pricing.implied_vol"])
 def test_docstring_examples(module):
     mod = __import__(module, fromlist=["_"])
     failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

@@ -10,7 +10,11 @@ import array_api_compat.numpy as xp_numpy
 import numpy as np
 import scipy.special as sc
 
-from ._executor import run_chunked
+from ._executor import _pool, default_threads, run_chunked
+
+#: Paths per random-stream block. Block ``b`` holds paths ``[b * PATH_BLOCK, (b + 1) * PATH_BLOCK)``
+#: and has its own counter-based stream, so a path's shocks depend only on (seed, path, step).
+PATH_BLOCK = 4096
 
 
 def lazy_where(cond: np.ndarray, if_true: Callable[[], Any], if_false: Callable[[], Any]) -> Any:
@@ -26,9 +30,24 @@ def lazy_where(cond: np.ndarray, if_true: Callable[[], Any], if_false: Callable[
     return np.where(cond, if_true(), if_false())
 
 
-SPECIAL = SimpleNamespace(
-    ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where
-)
+def block_normals(seed: int, block: int, step: int, count: int, size: int, antithetic: bool = False) -> np.ndarray:
+    """Standard normals ``(count, size)`` (float64) of path block ``block`` at time step ``step``.
+
+    Philox4x64 keyed by ``(seed, block)`` with its counter started at ``(0, 0, step, 0)``: each
+    (seed, block, step) is its own stream, reachable without drawing the steps before it. Draws are
+    path-major (path ``i`` takes draws ``i * count ... i * count + count - 1``), so the first ``size``
+    paths of a block are the same whatever ``size`` is. ``antithetic``: path ``2i + 1`` is minus path
+    ``2i`` (``size`` even).
+    """
+    bits = np.random.Philox(key=np.array([seed, block], dtype=np.uint64), counter=np.array([0, 0, step, 0], dtype=np.uint64))
+    gen = np.random.Generator(bits)
+    if antithetic:
+        half = gen.standard_normal((size // 2, count))
+        return np.stack([half, -half], axis=1).reshape(size, count).T
+    return gen.standard_normal((size, count)).T
+
+
+SPECIAL = SimpleNamespace(ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
 
 
 class NumpyBackend:
@@ -85,6 +104,29 @@ class NumpyBackend:
             chunk=self.chunk,
             threads=self.threads,
         )
+
+    def normals(self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> np.ndarray:
+        """Standard normals ``(count, n_paths)`` for time step ``step``: the random-stream facade.
+
+        Paths are cut into blocks of :data:`PATH_BLOCK`, each drawn from its own counter-based
+        stream (:func:`block_normals`), on the thread pool; the result does not depend on the
+        thread count, and its first ``m`` columns equal an ``m``-path draw.
+        """
+        out = np.empty((count, n_paths), dtype=dtype)
+
+        def fill(block: int) -> None:
+            lo = block * PATH_BLOCK
+            hi = min(lo + PATH_BLOCK, n_paths)
+            out[:, lo:hi] = block_normals(seed, block, step, count, hi - lo, antithetic)
+
+        blocks = range(-(-n_paths // PATH_BLOCK))
+        threads = self.threads or default_threads()
+        if threads == 1 or len(blocks) == 1:
+            for b in blocks:
+                fill(b)
+        else:
+            list(_pool(threads).map(fill, blocks))
+        return out
 
     def __repr__(self) -> str:
         return f"NumpyBackend(chunk={self.chunk}, threads={self.threads})"

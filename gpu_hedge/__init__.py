@@ -7,18 +7,29 @@ from ._backends import Backend, BackendUnavailableError, available_backends, get
 from ._pricing._limits import GREEK_NAMES
 from ._pricing.api import greeks, price
 from ._pricing.implied_vol import IVStatus, implied_vol
+from ._simulation.models import GBM, Heston, Merton
+from ._simulation.paths import Paths, PathStep, iter_paths, simulate
+from ._simulation.pricers import model_price
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GREEK_NAMES",
+    "GBM",
     "Backend",
     "BackendUnavailableError",
+    "Heston",
     "IVStatus",
+    "Merton",
+    "PathStep",
+    "Paths",
     "available_backends",
     "get_backend",
     "greeks",
     "implied_vol",
+    "iter_paths",
+    "model_price",
     "price",
+    "simulate",
     "to_numpy",
 ]

@@ -25,6 +25,15 @@ class Backend(Protocol):
       ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend
       does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
       arrays (CuPy). This is the one entry point the pricing layer uses to run maths.
+    - ``normals(seed, step, count, n_paths, dtype, antithetic=False)``: the random-stream facade,
+      standard normals of shape ``(count, n_paths)`` for time step ``step``. Counter-based: paths
+      are cut into blocks of ``PATH_BLOCK`` (4096), each block has its own stream keyed by
+      ``(seed, block)`` and addressed by ``step`` (NumPy: Philox key and counter; JAX:
+      ``fold_in``; CuPy: cuRAND Philox seeded from a hash), draws are path-major, so a path's shocks
+      depend only on (seed, path, step): not on the path count (prefixes agree), thread count or
+      grouping of blocks. ``antithetic``: path ``2i + 1`` gets minus path ``2i``'s draws. Backends
+      draw different bits; the simulation layer's reference mode draws on the host with NumPy's
+      streams for identical shocks everywhere.
     """
 
     name: str
@@ -40,6 +49,8 @@ class Backend(Protocol):
     def jit(self, fn: Callable) -> Callable: ...
 
     def sync(self, x: Any) -> Any: ...
+
+    def normals(self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> Any: ...
 
     def elementwise(
         self,

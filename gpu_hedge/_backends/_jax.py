@@ -16,6 +16,8 @@ import jax.numpy as jnp  # noqa: E402
 import jax.scipy.special as jsp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cpu_fallback._backend import PATH_BLOCK  # noqa: E402
+
 SPECIAL = SimpleNamespace(
     ndtr=jsp.ndtr,
     ndtri=jsp.ndtri,
@@ -68,6 +70,16 @@ class JaxBackend:
         """Forward-mode derivative: ``(fn(*primals), d fn . tangents)`` (``jax.jvp``)."""
         return jax.jvp(fn, primals, tangents)
 
+    @staticmethod
+    def normals(seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> Any:
+        """Standard normals ``(count, n_paths)`` for time step ``step``: the random-stream facade.
+
+        Path block ``b`` (:data:`PATH_BLOCK` paths) at step ``k`` draws from
+        ``fold_in(fold_in(key(seed), b), k)``, path-major, always a whole block (then cut), so the
+        first ``m`` columns equal an ``m``-path draw. Jitted once per shape; ``seed`` and ``step`` are traced.
+        """
+        return _normals(seed, step, count=count, n_paths=n_paths, dtype=jnp.dtype(dtype), antithetic=antithetic)
+
     def elementwise(
         self,
         kernel: Callable[..., Mapping[str, Any]],
@@ -88,6 +100,22 @@ class JaxBackend:
 
     def __repr__(self) -> str:
         return f"JaxBackend(device={self.device!r})"
+
+
+@partial(jax.jit, static_argnames=("count", "n_paths", "dtype", "antithetic"))
+def _normals(seed: Any, step: Any, *, count: int, n_paths: int, dtype: Any, antithetic: bool) -> Any:
+    root = jax.random.key(seed)
+
+    def block(b: Any) -> Any:
+        key = jax.random.fold_in(jax.random.fold_in(root, b), step)
+        if antithetic:
+            half = jax.random.normal(key, (PATH_BLOCK // 2, count), dtype)
+            return jnp.stack([half, -half], axis=1).reshape(PATH_BLOCK, count)
+        return jax.random.normal(key, (PATH_BLOCK, count), dtype)
+
+    n_blocks = -(-n_paths // PATH_BLOCK)
+    z = jax.vmap(block)(jnp.arange(n_blocks, dtype=jnp.uint32))
+    return z.reshape(n_blocks * PATH_BLOCK, count)[:n_paths].T
 
 
 def _run_broadcast(kernel: Callable, names: tuple[str, ...], *arrays: Any) -> dict[str, Any]:

@@ -1,5 +1,20 @@
 """Simulation layer: market models, counter-based random streams, path generation, reference pricers."""
 
 from .models import GBM, Heston, Merton
+from .paths import Paths, PathStep, iter_paths, simulate
+from .pricers import heston_price, merton_price, model_price
+from .random import PATH_BLOCK
 
-__all__ = ["GBM", "Heston", "Merton"]
+__all__ = [
+    "GBM",
+    "PATH_BLOCK",
+    "Heston",
+    "Merton",
+    "PathStep",
+    "Paths",
+    "heston_price",
+    "iter_paths",
+    "merton_price",
+    "model_price",
+    "simulate",
+]

@@ -1,0 +1,32 @@
+"""Exact log-normal steps of geometric Brownian motion."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._types import Array
+from .models import GBM
+
+
+@dataclass(frozen=True)
+class GBMStep:
+    """One exact step of length ``dt`` (years): S' = S exp((mu - vol^2 / 2) dt + vol sqrt(dt) Z),
+    mu = ``model.mu``. State ``(spot,)``; shocks ``z[0]`` = Z."""
+
+    model: GBM
+    dt: float
+    n_normals: ClassVar[int] = 1
+
+    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
+        return (xp.full((n_paths,), self.model.spot, dtype=dtype),)
+
+    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+        m, dt = self.model, self.dt
+        (spot,) = state
+        return (spot * xp.exp((m.mu - 0.5 * m.vol**2) * dt + m.vol * math.sqrt(dt) * z[0]),)
+
+    @staticmethod
+    def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, None]:
+        return state[0], None

@@ -1,0 +1,63 @@
+"""Exact steps of Merton's jump-diffusion: a GBM step times a compound-Poisson log-normal jump."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar
+
+import scipy.special as sc
+
+from .._types import Array
+from .models import Merton
+
+#: Poisson counts stop where P(N > n) falls below this (far below any Monte Carlo error).
+POISSON_TAIL = 1e-17
+
+
+@cache
+def poisson_survival(mean: float) -> tuple[float, ...]:
+    """``(P(N > 0), P(N > 1), ...)`` for N ~ Poisson(``mean``), up to the first below :data:`POISSON_TAIL`."""
+    out: list[float] = []
+    n = 0
+    while mean > 0:
+        s = float(sc.pdtrc(n, mean))
+        if s < POISSON_TAIL:
+            break
+        out.append(s)
+        n += 1
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class MertonStep:
+    """One exact step of length ``dt`` (years):
+
+    log S' = log S + (rate - div - intensity k - vol^2 / 2) dt + vol sqrt(dt) Z1 + N jump_mean
+    + sqrt(N) jump_std Z2, with k = ``model.compensator`` and N ~ Poisson(intensity dt) by inversion,
+    N = #{n : 1 - U < P(N > n)}, U = ndtr(Z3) (so the count is counter-based like every shock).
+    State ``(spot,)``; shocks ``z`` = (Z1, Z2, Z3).
+    """
+
+    model: Merton
+    dt: float
+    n_normals: ClassVar[int] = 3
+
+    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
+        return (xp.full((n_paths,), self.model.spot, dtype=dtype),)
+
+    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+        m, dt = self.model, self.dt
+        (spot,) = state
+        drift = (m.rate - m.div - m.jump_intensity * m.compensator - 0.5 * m.vol**2) * dt
+        tail = special.ndtr(-z[2])  # 1 - U, exact in the far tail
+        jumps = xp.zeros_like(spot)
+        for survival in poisson_survival(m.jump_intensity * dt):
+            jumps = jumps + xp.astype(tail < survival, spot.dtype)
+        log_jump = jumps * m.jump_mean + xp.sqrt(jumps) * m.jump_std * z[1]
+        return (spot * xp.exp(drift + m.vol * math.sqrt(dt) * z[0] + log_jump),)
+
+    @staticmethod
+    def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, None]:
+        return state[0], None

@@ -24,6 +24,18 @@ def test_import_does_not_import_cupy_or_jax():
     assert out.split() == ["False", "False"]
 
 
+def test_numpy_path_needs_only_numpy_and_scipy():
+    """Import, pricing, implied vols and simulation on NumPy work without array-api-compat loaded."""
+    code = (
+        "import sys, gpu_hedge as g; g.greeks([100.0], 100.0, 1.0, 0.2, backend='numpy');"
+        "g.implied_vol(10.0, 100.0, 100.0, 1.0, backend='numpy');"
+        "g.simulate(g.GBM(100.0, 0.2), n_paths=4, n_steps=2, horizon=1.0, seed=1, backend='numpy');"
+        "print(sorted(m for m in ('array_api_compat', 'cupy', 'jax') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_auto_without_gpu_is_numpy(monkeypatch):
     monkeypatch.delenv("GPU_HEDGE_BACKEND", raising=False)
     if _cupy_status()[0]:

@@ -12,9 +12,11 @@ import os
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from ._base import Backend, BackendUnavailableError
 
-__all__ = ["Backend", "BackendUnavailableError", "available_backends", "get_backend", "to_numpy"]
+__all__ = ["Backend", "BackendUnavailableError", "array_backend", "available_backends", "get_backend", "to_numpy"]
 
 BACKEND_NAMES = ("numpy", "cupy", "jax")
 ENV_VAR = "GPU_HEDGE_BACKEND"
@@ -136,15 +138,32 @@ def get_backend(name: str | Backend | None = "auto") -> Backend:
     return _make(requested)
 
 
-def to_numpy(x: Any) -> Any:
-    """Any backend's array (or a mapping of them) as NumPy, copying from the device when needed."""
-    import numpy as np
+_HOST_TYPES = (int, float, bool, complex, str, bytes, list, tuple, np.ndarray, np.generic)
+
+
+def array_backend(x: Any) -> str | None:
+    """"numpy", "cupy" or "jax" for an array of that library, None for anything else (scalars, lists).
+
+    Host objects are recognised without importing anything; array-api-compat (which never imports
+    CuPy or JAX itself) is consulted only for other objects.
+    """
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if isinstance(x, _HOST_TYPES) or x is None:
+        return None
     from array_api_compat import is_cupy_array, is_jax_array
 
+    if is_cupy_array(x):
+        return "cupy"
+    if is_jax_array(x):
+        return "jax"
+    return None
+
+
+def to_numpy(x: Any) -> Any:
+    """Any backend's array (or a mapping of them) as NumPy, copying from the device when needed."""
     if isinstance(x, dict):
         return {k: to_numpy(v) for k, v in x.items()}
-    if is_cupy_array(x):
-        return x.get()
-    if is_jax_array(x):
-        return np.asarray(x)
+    if array_backend(x) == "cupy":
+        return x.get()  # CuPy refuses implicit conversion
     return np.asarray(x)

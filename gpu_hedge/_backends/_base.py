@@ -19,7 +19,8 @@ class Backend(Protocol):
       ``log_ndtr``, ``erfc``, ``erfcx`` for that namespace, and ``lazy_where(cond, if_true,
       if_false)`` (callables): NumPy computes only the branch a chunk needs when ``cond`` is
       uniform over it; JAX and CuPy compute both and select.
-    - ``capabilities``: e.g. {"autodiff", "jit"} (JAX), {"gpu"} (CuPy), {"chunked", "threads"} (NumPy).
+    - ``capabilities``: e.g. {"autodiff", "jit", "immutable"} (JAX; "immutable": no in-place writes),
+      {"gpu"} (CuPy), {"chunked", "threads"} (NumPy).
     - ``asarray`` (host to device), ``to_numpy`` (the only way back), ``jit``, ``sync`` (for timing).
     - ``elementwise(kernel, arrays, names, dtype, key)``: run an elementwise kernel
       ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend

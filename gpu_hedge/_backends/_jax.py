@@ -41,7 +41,7 @@ class JaxBackend:
     """JAX backend (CPU or GPU): jitted kernels, float64, autodiff Greeks."""
 
     name = "jax"
-    capabilities = frozenset({"autodiff", "jit"})
+    capabilities = frozenset({"autodiff", "jit", "immutable"})
     xp = jnp
     special = SPECIAL
 

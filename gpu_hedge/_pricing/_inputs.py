@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_cupy_array, is_jax_array, is_numpy_array
+
+from .._backends import array_backend, to_numpy
 
 MODELS = ("bsm", "black76", "bachelier")
 _CALL_WORDS = {"call": True, "c": True, "put": False, "p": False}
@@ -37,21 +38,15 @@ def _index(shape: tuple[int, ...], flat: int) -> str:
 
 
 def _first_bad(name: str, x: Any, bad: Any, rule: str, model: str) -> ValueError:
-    bad_h = np.asarray(bad_to_host(bad)).reshape(-1)
-    x_h = np.broadcast_to(np.asarray(bad_to_host(x)), np.shape(bad)).reshape(-1)
+    bad_h = to_numpy(bad).reshape(-1)
+    x_h = np.broadcast_to(to_numpy(x), np.shape(bad)).reshape(-1)
     i = int(np.flatnonzero(bad_h)[0])
     count = int(bad_h.sum())
     more = f" ({count} invalid values in all)" if count > 1 else ""
     return ValueError(f"{name}{_index(np.shape(bad), i)} = {x_h[i].item()!r} is invalid for model={model!r}: {rule}{more}")
 
 
-def bad_to_host(x: Any) -> Any:
-    if is_cupy_array(x):
-        return x.get()
-    return np.asarray(x)
-
-
-def to_phi(call: Any, dtype: np.dtype) -> Any:
+def to_phi(call: Any, dtype: np.dtype, bk: Any) -> Any:
     """``call`` (bool, array of bools, or "call"/"put"/"C"/"P" strings) as +1.0 / -1.0."""
     if isinstance(call, (bool, np.bool_)):
         return 1.0 if call else -1.0
@@ -60,11 +55,13 @@ def to_phi(call: Any, dtype: np.dtype) -> Any:
         if key not in _CALL_WORDS:
             raise ValueError(f"call = {call!r} is not an option type; use True/False or 'call'/'put'/'C'/'P'")
         return 1.0 if _CALL_WORDS[key] else -1.0
-    if is_jax_array(call) or is_cupy_array(call):
-        xp = array_namespace(call)
-        if call.dtype != xp.bool:
-            raise ValueError(f"call must be boolean or strings; got a {call.dtype} array")
-        return xp.where(call, 1.0, -1.0)
+    if array_backend(call) in ("cupy", "jax"):
+        if array_backend(call) != bk.name:
+            call = to_numpy(call)  # another device's array: through the host
+        else:
+            if call.dtype != bk.xp.bool:
+                raise ValueError(f"call must be boolean or strings; got a {call.dtype} array")
+            return bk.xp.where(call, 1.0, -1.0)
     arr = np.asarray(call)
     if arr.dtype == np.bool_:
         return np.where(arr, 1.0, -1.0).astype(dtype)
@@ -131,18 +128,19 @@ def check_inputs(
     bads: list[Any] = []
     regular = True
     for rule, x in zip(rules(model, quote), values, strict=True):
-        if not (is_jax_array(x) or is_cupy_array(x) or is_numpy_array(x)):
+        kind = array_backend(x)
+        if kind is None:
             try:
                 x = np.asarray(x, dtype=dtype)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{rule.name} must be numeric; got {x!r:.80}") from exc
-        if is_cupy_array(x) and bk.name != "cupy":
-            x = x.get()  # device to host: CuPy refuses implicit conversion
+        elif kind not in ("numpy", bk.name):
+            x = to_numpy(x)  # another device's array: through the host
         x = bk.asarray(x, dtype=dtype)
         if model != "bsm" and rule.name == "div":
             arrays.append(x)  # ignored by black76 and bachelier: not checked
             continue
-        xp = array_namespace(x)
+        xp = bk.xp
         lo, hi = (float(xp.min(x)), float(xp.max(x))) if x.size else (1.0, 1.0)  # NaN propagates
         ok = math.isfinite(lo) and math.isfinite(hi)
         if ok and rule.lower is not None:
@@ -159,7 +157,7 @@ def check_inputs(
         if rule.name in ("expiry", "vol") or (rule.name == "strike" and model != "bachelier"):
             regular = regular and lo > 0
         arrays.append(x)
-    phi = to_phi(call, dtype)
+    phi = to_phi(call, dtype, bk)
     if not isinstance(phi, float):
         phi = bk.asarray(phi, dtype=dtype)
     arrays.append(phi)
@@ -171,7 +169,7 @@ def check_inputs(
         raise ValueError(f"input shapes do not broadcast together: {shapes}") from None
     invalid = None
     if bads:
-        xp = array_namespace(bads[0])
+        xp = bk.xp
         invalid = bads[0]
         for b in bads[1:]:
             invalid = invalid | b

@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from array_api_compat import is_writeable_array
 
 from .._backends import Backend, get_backend
 from .._types import Array
@@ -178,10 +177,11 @@ class _Rows:
     """Rows gathered into one ``shape`` array: written in place where arrays are mutable (NumPy,
     CuPy), else kept and stacked once at the end (JAX)."""
 
-    def __init__(self, xp: Any, shape: tuple[int, int], dtype: Any) -> None:
-        self.xp = xp
-        self.out = xp.empty(shape, dtype=dtype)
-        self.rows: list[Array] | None = None if is_writeable_array(self.out) else []
+    def __init__(self, bk: Any, shape: tuple[int, int], dtype: Any) -> None:
+        self.xp = bk.xp
+        immutable = "immutable" in bk.capabilities
+        self.out = None if immutable else bk.xp.empty(shape, dtype=dtype)
+        self.rows: list[Array] | None = [] if immutable else None
 
     def put(self, k: int, row: Array) -> None:
         if self.rows is None:
@@ -222,13 +222,13 @@ def simulate(
         dtype=dtype, antithetic=antithetic, reference=reference, scheme=scheme,
     )  # fmt: skip
     bk = get_backend(backend)
-    xp, dt = bk.xp, getattr(bk.xp, dtype)
+    dt = getattr(bk.xp, dtype)
     shape = (operator.index(n_steps) + 1, operator.index(n_paths))
-    spot, variance, times = _Rows(xp, shape, dt), None, []
+    spot, variance, times = _Rows(bk, shape, dt), None, []
     for s in steps:
         times.append(s.time)
         spot.put(s.index, s.spot)
         if s.variance is not None:
-            variance = variance or _Rows(xp, shape, dt)
+            variance = variance or _Rows(bk, shape, dt)
             variance.put(s.index, s.variance)
     return Paths(bk.asarray(np.array(times), dtype=dt), spot.array(), None if variance is None else variance.array())

@@ -20,7 +20,20 @@ GAMMA1 = GAMMA2 = 0.5
 
 
 @dataclass(frozen=True)
-class HestonQEStep:
+class _HestonStep:
+    """What both schemes share: the model, the step length (years) and the (spot, v0) start."""
+
+    model: Heston
+    dt: float
+    n_normals: ClassVar[int] = 2
+
+    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
+        m = self.model
+        return xp.full((n_paths,), m.spot, dtype=dtype), xp.full((n_paths,), m.v0, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class HestonQEStep(_HestonStep):
     """One QE step of length ``dt`` (years): L. Andersen, "Simple and efficient simulation of the
     Heston stochastic volatility model", J. Comp. Finance 11(3), 2008, with psi_c = 1.5,
     gamma1 = gamma2 = 1/2 and the martingale correction of his section 4.3.3.
@@ -31,14 +44,6 @@ class HestonQEStep:
     E[S' | S, v] = S exp((rate - div) dt) exactly; where K0* does not exist (A >= 1 / (2a) or
     A >= beta, possible only for rho > 0 with large steps) the uncorrected K0 is used.
     """
-
-    model: Heston
-    dt: float
-    n_normals: ClassVar[int] = 2
-
-    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
-        m = self.model
-        return xp.full((n_paths,), m.spot, dtype=dtype), xp.full((n_paths,), m.v0, dtype=dtype)
 
     def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
         md, dt = self.model, self.dt
@@ -92,21 +97,13 @@ class HestonQEStep:
 
 
 @dataclass(frozen=True)
-class HestonEulerStep:
+class HestonEulerStep(_HestonStep):
     """One full-truncation Euler step of length ``dt`` (years) (Lord, Koekkoek and van Dijk 2010):
     with v+ = max(v, 0),
     v' = v + kappa (theta - v+) dt + xi sqrt(v+ dt) Zv,
     log S' = log S + (rate - div - v+ / 2) dt + sqrt(v+ dt) (rho Zv + sqrt(1 - rho^2) Z).
     The state's variance may go negative; the observed variance is its positive part.
     """
-
-    model: Heston
-    dt: float
-    n_normals: ClassVar[int] = 2
-
-    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
-        m = self.model
-        return xp.full((n_paths,), m.spot, dtype=dtype), xp.full((n_paths,), m.v0, dtype=dtype)
 
     def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
         m, dt = self.model, self.dt

@@ -15,7 +15,7 @@ class Backend(Protocol):
     """What a kernel may touch. Nothing else is backend-specific.
 
     - ``name``: "numpy", "cupy" or "jax"; ``device``: where arrays live, in words.
-    - ``xp``: array-API namespace (array-api-compat); ``special``: ``ndtr``, ``ndtri``,
+    - ``xp``: array-API namespace (NumPy itself, jax.numpy, array-api-compat's CuPy); ``special``: ``ndtr``, ``ndtri``,
       ``log_ndtr``, ``erfc``, ``erfcx`` for that namespace, and ``lazy_where(cond, if_true,
       if_false)`` (callables): NumPy computes only the branch a chunk needs when ``cond`` is
       uniform over it; JAX and CuPy compute both and select.

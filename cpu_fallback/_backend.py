@@ -104,21 +104,27 @@ class NumpyBackend:
             threads=self.threads,
         )
 
-    def normals(self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> np.ndarray:
-        """Standard normals ``(count, n_paths)`` for time step ``step``: the random-stream facade.
+    def normals(
+        self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False, first_path: int = 0
+    ) -> np.ndarray:
+        """Standard normals ``(count, n_paths)`` for time step ``step`` and paths ``first_path ...
+        first_path + n_paths - 1``: the random-stream facade.
 
         Paths are cut into blocks of :data:`PATH_BLOCK`, each drawn from its own counter-based
         stream (:func:`block_normals`), on the thread pool; the result does not depend on the
-        thread count, and its first ``m`` columns equal an ``m``-path draw.
+        thread count, column ``j`` is path ``first_path + j`` of the seed's one infinite set of paths
+        (so a worker given a range of paths draws exactly that slice of a single big run).
         """
         out = np.empty((count, n_paths), dtype=dtype)
+        end = first_path + n_paths
 
         def fill(block: int) -> None:
-            lo = block * PATH_BLOCK
-            hi = min(lo + PATH_BLOCK, n_paths)
-            out[:, lo:hi] = block_normals(seed, block, step, count, hi - lo, antithetic)
+            lo = max(block * PATH_BLOCK, first_path)
+            hi = min((block + 1) * PATH_BLOCK, end)
+            z = block_normals(seed, block, step, count, hi - block * PATH_BLOCK, antithetic)
+            out[:, lo - first_path : hi - first_path] = z[:, lo - block * PATH_BLOCK :]
 
-        blocks = range(-(-n_paths // PATH_BLOCK))
+        blocks = range(first_path // PATH_BLOCK, -(-end // PATH_BLOCK))
         threads = self.threads or default_threads()
         if threads == 1 or len(blocks) == 1:
             for b in blocks:

@@ -170,6 +170,19 @@ def test_first_paths_do_not_depend_on_the_path_count(bk, case):
         np.testing.assert_array_equal(small, big[:, :m])
 
 
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_path_ranges_of_workers_concatenate_to_one_run(bk, antithetic):
+    # ranges straddling block edges, one inside a block, one of two paths
+    ranges = [(0, PATH_BLOCK - 6), (PATH_BLOCK - 6, 2), (PATH_BLOCK - 4, PATH_BLOCK + 10), (2 * PATH_BLOCK + 6, 994)]
+    kw = dict(n_steps=3, scheme="qe", antithetic=antithetic)
+    whole = _sim(HESTON, bk, n_paths=2 * PATH_BLOCK + 1000, **kw)
+    parts = [_sim(HESTON, bk, n_paths=n, first_path=o, **kw) for o, n in ranges]
+    # same shocks exactly; XLA may round a vector loop's tail lanes differently (1 ulp) on other shapes
+    rtol = 0 if bk == "numpy" else 1e-15
+    np.testing.assert_allclose(np.concatenate([_np(p.spot) for p in parts], axis=1), _np(whole.spot), rtol=rtol, atol=0)
+    np.testing.assert_allclose(np.concatenate([_np(p.variance) for p in parts], axis=1), _np(whole.variance), rtol=rtol, atol=1e-17)
+
+
 def test_numpy_paths_do_not_depend_on_the_thread_count():
     runs = [_sim(HESTON, NumpyBackend(threads=t), n_paths=3 * PATH_BLOCK + 5, n_steps=3, antithetic=False) for t in (1, 2, 3)]
     for other in runs[1:]:
@@ -249,6 +262,8 @@ def test_result_shapes_times_and_dtype(bk):
         (HESTON, {"scheme": "milstein"}, "scheme"),
         (GBM_RN, {"scheme": "qe"}, "scheme"),
         (GBM_RN, {"n_paths": 3, "antithetic": True}, "even"),
+        (GBM_RN, {"first_path": 1, "antithetic": True}, "even"),
+        (GBM_RN, {"first_path": -4}, "first_path"),
         (GBM_RN, {"dtype": "int32"}, "dtype"),
         ("black-scholes", {}, "model must be one of GBM, Heston, Merton"),
     ],

@@ -26,8 +26,9 @@ class Backend(Protocol):
       ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend
       does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
       arrays (CuPy). This is the one entry point the pricing layer uses to run maths.
-    - ``normals(seed, step, count, n_paths, dtype, antithetic=False)``: the random-stream facade,
-      standard normals of shape ``(count, n_paths)`` for time step ``step``. Counter-based: paths
+    - ``normals(seed, step, count, n_paths, dtype, antithetic=False, first_path=0)``: the random-stream
+      facade, standard normals of shape ``(count, n_paths)`` for time step ``step``, column ``j`` being
+      path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: paths
       are cut into blocks of ``PATH_BLOCK`` (4096), each block has its own stream keyed by
       ``(seed, block)`` and addressed by ``step`` (NumPy: Philox key and counter; JAX:
       ``fold_in``; CuPy: cuRAND Philox seeded from a hash), draws are path-major, so a path's shocks
@@ -51,7 +52,9 @@ class Backend(Protocol):
 
     def sync(self, x: Any) -> Any: ...
 
-    def normals(self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> Any: ...
+    def normals(
+        self, seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False, first_path: int = 0
+    ) -> Any: ...
 
     def elementwise(
         self,

@@ -54,25 +54,29 @@ class CupyBackend:
         return x
 
     @staticmethod
-    def normals(seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> Any:
+    def normals(
+        seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False, first_path: int = 0
+    ) -> Any:
         """Standard normals ``(count, n_paths)`` for time step ``step``: the random-stream facade.
 
         UNTESTED (no GPU where the suite runs): one cuRAND Philox4x32-10 stream per (seed, path
         block, step), seeded with a SplitMix64 hash of the three; whole blocks of :data:`PATH_BLOCK`
-        paths, path-major, then cut, so the first ``m`` columns equal an ``m``-path draw. Same
+        paths, path-major, then cut, so the first ``m`` columns equal an ``m``-path draw; column ``j`` is
+        path ``first_path + j``. Same
         structure as the NumPy and JAX streams, different bits: compare backends in reference mode.
         """
         out = cupy.empty((count, n_paths), dtype=dtype)
-        for block in range(-(-n_paths // PATH_BLOCK)):
-            lo = block * PATH_BLOCK
-            hi = min(lo + PATH_BLOCK, n_paths)
+        end = first_path + n_paths
+        for block in range(first_path // PATH_BLOCK, -(-end // PATH_BLOCK)):
+            lo = max(block * PATH_BLOCK, first_path)
+            hi = min((block + 1) * PATH_BLOCK, end)
             rs = cupy.random.RandomState(seed=_splitmix64(seed, block, step), method=cupy.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10)
             if antithetic:
                 half = rs.standard_normal((PATH_BLOCK // 2, count), dtype=dtype)
                 z = cupy.stack([half, -half], axis=1).reshape(PATH_BLOCK, count)
             else:
                 z = rs.standard_normal((PATH_BLOCK, count), dtype=dtype)
-            out[:, lo:hi] = z[: hi - lo].T
+            out[:, lo - first_path : hi - first_path] = z[lo - block * PATH_BLOCK : hi - block * PATH_BLOCK].T
         return out
 
     def elementwise(

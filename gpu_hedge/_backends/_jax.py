@@ -71,14 +71,19 @@ class JaxBackend:
         return jax.jvp(fn, primals, tangents)
 
     @staticmethod
-    def normals(seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False) -> Any:
+    def normals(
+        seed: int, step: int, count: int, n_paths: int, dtype: Any = "float64", *, antithetic: bool = False, first_path: int = 0
+    ) -> Any:
         """Standard normals ``(count, n_paths)`` for time step ``step``: the random-stream facade.
 
         Path block ``b`` (:data:`PATH_BLOCK` paths) at step ``k`` draws from
         ``fold_in(fold_in(key(seed), b), k)``, path-major, always a whole block (then cut), so the
-        first ``m`` columns equal an ``m``-path draw. Jitted once per shape; ``seed`` and ``step`` are traced.
+        first ``m`` columns equal an ``m``-path draw; column ``j`` is path ``first_path + j``. Jitted
+        once per shape and block offset; ``seed`` and ``step`` are traced (usable inside ``lax.scan``).
         """
-        return _normals(seed, step, count=count, n_paths=n_paths, dtype=jnp.dtype(dtype), antithetic=antithetic)
+        return _normals(
+            seed, step, count=count, n_paths=n_paths, dtype=jnp.dtype(dtype), antithetic=antithetic, first_path=first_path
+        )
 
     def elementwise(
         self,
@@ -102,8 +107,8 @@ class JaxBackend:
         return f"JaxBackend(device={self.device!r})"
 
 
-@partial(jax.jit, static_argnames=("count", "n_paths", "dtype", "antithetic"))
-def _normals(seed: Any, step: Any, *, count: int, n_paths: int, dtype: Any, antithetic: bool) -> Any:
+@partial(jax.jit, static_argnames=("count", "n_paths", "dtype", "antithetic", "first_path"))
+def _normals(seed: Any, step: Any, *, count: int, n_paths: int, dtype: Any, antithetic: bool, first_path: int) -> Any:
     root = jax.random.key(seed)
 
     def block(b: Any) -> Any:
@@ -113,9 +118,11 @@ def _normals(seed: Any, step: Any, *, count: int, n_paths: int, dtype: Any, anti
             return jnp.stack([half, -half], axis=1).reshape(PATH_BLOCK, count)
         return jax.random.normal(key, (PATH_BLOCK, count), dtype)
 
-    n_blocks = -(-n_paths // PATH_BLOCK)
-    z = jax.vmap(block)(jnp.arange(n_blocks, dtype=jnp.uint32))
-    return z.reshape(n_blocks * PATH_BLOCK, count)[:n_paths].T
+    first_block = first_path // PATH_BLOCK
+    n_blocks = -(-(first_path + n_paths) // PATH_BLOCK) - first_block
+    z = jax.vmap(block)(first_block + jnp.arange(n_blocks, dtype=jnp.uint32))
+    start = first_path - first_block * PATH_BLOCK
+    return z.reshape(n_blocks * PATH_BLOCK, count)[start : start + n_paths].T
 
 
 def _run_broadcast(kernel: Callable, names: tuple[str, ...], *arrays: Any) -> dict[str, Any]:

@@ -74,15 +74,15 @@ class Paths:
         return int(self.spot.shape[0]) - 1
 
 
-def _count(name: str, value: Any) -> int:
+def _count(name: str, value: Any, minimum: int = 1) -> int:
     try:
         if isinstance(value, bool):
             raise TypeError
         n = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} = {value!r} must be an integer >= 1") from None
-    if n < 1:
-        raise ValueError(f"{name} = {value!r} must be an integer >= 1")
+        raise ValueError(f"{name} = {value!r} must be an integer >= {minimum}") from None
+    if n < minimum:
+        raise ValueError(f"{name} = {value!r} must be an integer >= {minimum}")
     return n
 
 
@@ -119,6 +119,7 @@ def iter_paths(
     antithetic: bool = False,
     reference: bool = False,
     scheme: str | None = None,
+    first_path: int = 0,
 ) -> Iterator[PathStep]:
     """Simulate ``n_paths`` paths of ``model`` over ``n_steps`` equal steps to ``horizon`` (years),
     yielding a :class:`PathStep` per time (``n_steps + 1`` of them, time 0 first); memory is
@@ -128,8 +129,10 @@ def iter_paths(
     martingale correction, the default) or ``"euler"`` (full truncation); Merton exact (GBM part,
     Poisson jump count, log-normal jump sizes, compensated drift). Shocks are counter-based
     (see :mod:`gpu_hedge._simulation.random`): the same ``seed`` gives the same paths whatever the
-    thread count, and the first ``m`` paths of a run equal an ``m``-path run. ``antithetic`` pairs
-    path ``2i + 1`` with minus the shocks of path ``2i`` (``n_paths`` even). ``reference`` draws the
+    thread count, and the first ``m`` paths of a run equal an ``m``-path run. ``first_path``: this run
+    is paths ``first_path ... first_path + n_paths - 1`` of the seed's paths, so workers given
+    disjoint ranges together reproduce one big run exactly. ``antithetic`` pairs path ``2i + 1`` with
+    minus the shocks of path ``2i`` (``n_paths`` and ``first_path`` even). ``reference`` draws the
     shocks on the host with NumPy, so every backend gives the same paths to rounding.
 
     >>> from gpu_hedge import GBM, iter_paths
@@ -143,13 +146,14 @@ def iter_paths(
     if not (math.isfinite(horizon) and horizon > 0):
         raise ValueError(f"horizon = {horizon!r} must be a finite number of years > 0")
     seed = random.check_seed(seed)
-    if antithetic and n_paths % 2:
-        raise ValueError(f"antithetic paths come in pairs: n_paths = {n_paths} must be even")
+    first_path = _count("first_path", first_path, minimum=0)
+    if antithetic and (n_paths % 2 or first_path % 2):
+        raise ValueError(f"antithetic paths come in pairs: n_paths = {n_paths} and first_path = {first_path} must be even")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
     stepper = _stepper(model, scheme, horizon / n_steps)
     bk = get_backend(backend)
-    return _iterate(bk, stepper, n_paths, n_steps, horizon, seed, getattr(bk.xp, dtype), antithetic, reference)
+    return _iterate(bk, stepper, n_paths, n_steps, horizon, seed, getattr(bk.xp, dtype), antithetic, reference, first_path)
 
 
 def _iterate(
@@ -162,13 +166,16 @@ def _iterate(
     dtype: Any,
     antithetic: bool,
     reference: bool,
+    first_path: int = 0,
 ) -> Iterator[PathStep]:
     times = np.linspace(0.0, horizon, n_steps + 1)
     step = _compiled_step(bk, stepper)
     state = stepper.init(bk.xp, n_paths, dtype)
     yield PathStep(0, 0.0, *stepper.observe(bk.xp, state))
     for k in range(n_steps):
-        z = random.normals(bk, seed, k, stepper.n_normals, n_paths, dtype, antithetic=antithetic, reference=reference)
+        z = random.normals(
+            bk, seed, k, stepper.n_normals, n_paths, dtype, antithetic=antithetic, reference=reference, first_path=first_path
+        )
         state, spot, variance = step(state, z)
         yield PathStep(k + 1, float(times[k + 1]), spot, variance)
 
@@ -205,6 +212,7 @@ def simulate(
     antithetic: bool = False,
     reference: bool = False,
     scheme: str | None = None,
+    first_path: int = 0,
 ) -> Paths:
     """All of :func:`iter_paths` (same arguments, same values) as one :class:`Paths`.
 
@@ -219,7 +227,7 @@ def simulate(
     """
     steps = iter_paths(
         model, n_paths=n_paths, n_steps=n_steps, horizon=horizon, seed=seed, backend=backend,
-        dtype=dtype, antithetic=antithetic, reference=reference, scheme=scheme,
+        dtype=dtype, antithetic=antithetic, reference=reference, scheme=scheme, first_path=first_path,
     )  # fmt: skip
     bk = get_backend(backend)
     dt = getattr(bk.xp, dtype)

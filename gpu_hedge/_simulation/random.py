@@ -37,13 +37,15 @@ def check_seed(seed: Any) -> int:
     return value
 
 
-def normals(backend: Backend, seed: int, step: int, count: int, n_paths: int, dtype: Any, *, antithetic: bool, reference: bool) -> Array:
-    """Standard normals ``(count, n_paths)`` for time step ``step`` on ``backend``.
+def normals(
+    backend: Backend, seed: int, step: int, count: int, n_paths: int, dtype: Any, *, antithetic: bool, reference: bool, first_path: int = 0
+) -> Array:
+    """Standard normals ``(count, n_paths)`` for time step ``step`` and paths ``first_path ...`` on ``backend``.
 
     ``reference``: drawn on the host by the NumPy backend's streams and copied to ``backend``
     (identical shocks on every backend); else drawn by ``backend`` itself.
     """
     if reference:
-        host = get_backend("numpy").normals(seed, step, count, n_paths, "float64", antithetic=antithetic)
+        host = get_backend("numpy").normals(seed, step, count, n_paths, "float64", antithetic=antithetic, first_path=first_path)
         return backend.asarray(host, dtype=dtype)
-    return backend.normals(seed, step, count, n_paths, dtype, antithetic=antithetic)
+    return backend.normals(seed, step, count, n_paths, dtype, antithetic=antithetic, first_path=first_path)

@@ -8,6 +8,7 @@ from ._pricing._limits import GREEK_NAMES
 from ._pricing.api import greeks, price
 from ._pricing.implied_vol import IVStatus, implied_vol
 from ._simulation.models import GBM, Heston, Merton
+from ._simulation.montecarlo import MCGreeks, MCResult, mc_greeks, mc_price
 from ._simulation.paths import Paths, PathStep, iter_paths, simulate
 from ._simulation.pricers import model_price
 
@@ -20,6 +21,8 @@ __all__ = [
     "BackendUnavailableError",
     "Heston",
     "IVStatus",
+    "MCGreeks",
+    "MCResult",
     "Merton",
     "PathStep",
     "Paths",
@@ -28,6 +31,8 @@ __all__ = [
     "greeks",
     "implied_vol",
     "iter_paths",
+    "mc_greeks",
+    "mc_price",
     "model_price",
     "price",
     "simulate",

@@ -22,10 +22,15 @@ class GBMStep:
     def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
         return (xp.full((n_paths,), self.model.spot, dtype=dtype),)
 
-    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+    def log_step(self, xp: Any, special: Any, z: Array) -> tuple[Any, Any]:
+        """``(center, scale)`` with log S' - log S = center + scale * z[0] (center: the drift; scale: vol sqrt(dt))."""
         m, dt = self.model, self.dt
+        return (m.mu - 0.5 * m.vol**2) * dt, m.vol * math.sqrt(dt)
+
+    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
         (spot,) = state
-        return (spot * xp.exp((m.mu - 0.5 * m.vol**2) * dt + m.vol * math.sqrt(dt) * z[0]),)
+        center, scale = self.log_step(xp, special, z)
+        return (spot * xp.exp(center + scale * z[0]),)
 
     @staticmethod
     def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, None]:

@@ -47,16 +47,22 @@ class MertonStep:
     def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
         return (xp.full((n_paths,), self.model.spot, dtype=dtype),)
 
-    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+    def log_step(self, xp: Any, special: Any, z: Array) -> tuple[Array, Any]:
+        """``(center, scale)`` with log S' - log S = center + scale * z[0]: given the jumps (drawn from
+        z[1], z[2]) the step is Gaussian in z[0]; center = drift + log of the jumps, scale = vol sqrt(dt)."""
         m, dt = self.model, self.dt
-        (spot,) = state
         drift = (m.rate - m.div - m.jump_intensity * m.compensator - 0.5 * m.vol**2) * dt
         tail = special.ndtr(-z[2])  # 1 - U, exact in the far tail
-        jumps = xp.zeros_like(spot)
+        jumps = xp.zeros_like(z[2])
         for survival in poisson_survival(m.jump_intensity * dt):
-            jumps = jumps + xp.astype(tail < survival, spot.dtype)
+            jumps = jumps + xp.astype(tail < survival, z.dtype)
         log_jump = jumps * m.jump_mean + xp.sqrt(jumps) * m.jump_std * z[1]
-        return (spot * xp.exp(drift + m.vol * math.sqrt(dt) * z[0] + log_jump),)
+        return drift + log_jump, m.vol * math.sqrt(dt)
+
+    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+        (spot,) = state
+        center, scale = self.log_step(xp, special, z)
+        return (spot * xp.exp(center + scale * z[0]),)
 
     @staticmethod
     def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, None]:

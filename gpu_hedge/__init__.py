@@ -4,6 +4,23 @@ Importing this package imports neither CuPy nor JAX; they load when a backend ne
 """
 
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
+from ._hedging import (
+    Costs,
+    DeltaBand,
+    DeltaGamma,
+    DeltaVega,
+    HedgeResult,
+    Leland,
+    NoHedge,
+    Option,
+    Periodic,
+    StaticHedge,
+    WhalleyWilmott,
+    hedge,
+    leland_vol,
+    rebalance,
+    whalley_wilmott_band,
+)
 from ._pricing._limits import GREEK_NAMES
 from ._pricing.api import greeks, price
 from ._pricing.implied_vol import IVStatus, implied_vol
@@ -15,6 +32,21 @@ from ._simulation.pricers import model_price
 __version__ = "0.1.0"
 
 __all__ = [
+    "Costs",
+    "DeltaBand",
+    "DeltaGamma",
+    "DeltaVega",
+    "HedgeResult",
+    "Leland",
+    "NoHedge",
+    "Option",
+    "Periodic",
+    "StaticHedge",
+    "WhalleyWilmott",
+    "hedge",
+    "leland_vol",
+    "rebalance",
+    "whalley_wilmott_band",
     "GREEK_NAMES",
     "GBM",
     "Backend",

@@ -1,0 +1,160 @@
+"""The rebalancing engine: one decision step and one streaming loop, on any backend.
+
+Ledger conventions (per path, currency units):
+
+- t_0: the book's options are bought or sold at their value (model value at the pricing vol, or
+  ``marks[0]``): ``cash = -sum(quantity x multiplier x value)`` (a short option brings its premium in).
+- each decision date t_k, k = 0 ... n-1: cash first accrues from t_{k-1} at ``rate``, plus the
+  continuous dividend ``div`` on the shares held; options expiring at t_k are settled at intrinsic
+  value; then the strategy trades (a hedge option first for DeltaGamma/DeltaVega, then the
+  underlying), each trade paid at the observed price plus its cost.
+- t_n: accrue; options expiring by then are settled at intrinsic value, the others marked (model
+  value at the last vol, or ``marks[-1]``); the hedge is unwound at the last price, its cost charged.
+- ``pnl = cash`` at t_n (everything is cash by then); ``hedging_error = pnl + costs`` (P&L before
+  costs); ``unhedged`` the same book's P&L with no hedge.
+
+Greeks come from the package's closed forms (Black-Scholes-Merton) at each date; memory is
+O(n_paths): prices are read one date at a time and nothing per date is kept unless a ledger is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._backends import get_backend, to_numpy
+from .._types import Array
+from .costs import Costs
+from .strategies import Context, Strategy
+
+__all__ = ["Option", "rebalance"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A European option in the book: ``strike``, ``expiry`` (years, on the same clock as the
+    engine's ``times``), ``call``, signed ``quantity`` (negative = short) and ``multiplier`` (shares
+    per option). ``vol`` overrides the engine's pricing vol for this option."""
+
+    strike: float
+    expiry: float
+    call: bool = True
+    quantity: float = 1.0
+    multiplier: float = 1.0
+    vol: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("strike", "expiry", "quantity", "multiplier"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v)):
+                raise ValueError(f"Option.{name} = {v!r} must be a finite number")
+        if self.strike <= 0:
+            raise ValueError(f"Option.strike = {self.strike!r} must be > 0")
+        if self.multiplier <= 0:
+            raise ValueError(f"Option.multiplier = {self.multiplier!r} must be > 0")
+        if self.vol is not None and not (isinstance(self.vol, int | float) and math.isfinite(self.vol) and self.vol > 0):
+            raise ValueError(f"Option.vol = {self.vol!r} must be a finite number > 0")
+        if not isinstance(self.call, bool | np.bool_):
+            raise ValueError(f"Option.call = {self.call!r} must be True (call) or False (put)")
+
+    @property
+    def units(self) -> float:
+        """Signed shares per unit of option value: ``quantity x multiplier``."""
+        return self.quantity * self.multiplier
+
+
+class Decision(tuple):
+    """``(trades, costs)`` of :func:`rebalance`, with ``.limited``: where a position limit cut the trade."""
+
+    limited: Any
+
+    def __new__(cls, trades: Any, costs: Any, limited: Any) -> Decision:
+        self = super().__new__(cls, (trades, costs))
+        self.limited = limited
+        return self
+
+    @property
+    def trades(self) -> Any:
+        return self[0]
+
+    @property
+    def costs(self) -> Any:
+        return self[1]
+
+
+def _round_and_limit(xp: Any, new: Array, holding: Array, lot_size: float | None, max_position: float | None) -> tuple[Array, Array]:
+    """Round the trade to whole lots (``lot_size`` None: fractional shares) and cap the position."""
+    trade = new - holding if lot_size is None else xp.round((new - holding) / lot_size) * lot_size
+    new = holding + trade
+    if max_position is None:
+        return new, xp.zeros(new.shape, dtype=xp.bool)
+    clipped = xp.clip(new, -max_position, max_position)
+    # a limit never forces a trade the strategy did not ask for, only cuts one
+    clipped = xp.where(trade == 0, holding, clipped)
+    return clipped, clipped != new
+
+
+def check_limits(lot_size: Any, max_position: Any) -> None:
+    if lot_size is not None and not (isinstance(lot_size, int | float) and math.isfinite(lot_size) and lot_size > 0):
+        raise ValueError(f"lot_size = {lot_size!r} must be None or a finite number > 0")
+    if max_position is not None and not (isinstance(max_position, int | float) and math.isfinite(max_position) and max_position >= 0):
+        raise ValueError(f"max_position = {max_position!r} must be None or a finite number >= 0")
+
+
+def rebalance(
+    exposure: Any,
+    holding: Any,
+    *,
+    price: Any,
+    strategy: Strategy,
+    costs: Costs = Costs(),  # noqa: B008 - frozen, immutable default
+    lot_size: float | None = 1,
+    max_position: float | None = None,
+    step: int = 0,
+    gamma: Any = 0.0,
+    tau: float = 0.0,
+    rate: float = 0.0,
+    backend: Any = "auto",
+) -> Decision:
+    """The trades to send now and what they cost, vectorised over paths or underlyings.
+
+    ``exposure`` is the book's delta in shares (10,000 calls of delta 0.6 -> 6,000), ``holding`` the
+    current hedge in shares; the strategy's target is ``-exposure``. Trades are rounded to whole
+    ``lot_size`` lots (None: fractional shares); the resulting position is capped at +- ``max_position`` shares (a cap only cuts
+    trades, and ``.limited`` says where it did). ``step`` (the decision index), ``gamma`` (book gamma,
+    shares per unit of price), ``tau`` (years to expiry) and ``rate`` feed the strategies that use them
+    (Periodic, WhalleyWilmott). Returns ``(trades, costs)`` as arrays on the backend.
+
+    >>> from gpu_hedge import Costs, Periodic, rebalance
+    >>> trades, cost = rebalance(6000.0, 0.0, price=50.0, strategy=Periodic(), costs=Costs(per_trade=50.0), backend="numpy")
+    >>> float(trades), float(cost)
+    (-6000.0, 50.0)
+    """
+    if not isinstance(strategy, Strategy):
+        raise ValueError(f"strategy must be a gpu_hedge strategy (Periodic, DeltaBand, ...), got {type(strategy).__name__}")
+    check_limits(lot_size, max_position)
+    bk = get_backend(backend)
+    xp = bk.xp
+    arrays = {}
+    for name, value in (("exposure", exposure), ("holding", holding), ("price", price), ("gamma", gamma)):
+        a = bk.asarray(np.asarray(to_numpy(value), dtype=np.float64))
+        bad = ~np.isfinite(to_numpy(a))
+        if name == "price":
+            bad |= to_numpy(a) <= 0
+        if np.any(bad):
+            i = int(np.flatnonzero(np.ravel(bad))[0])
+            raise ValueError(f"{name}[{i}] = {np.ravel(to_numpy(a))[i]!r} must be finite{' and > 0' if name == 'price' else ''}")
+        arrays[name] = a
+    try:
+        shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+        raise ValueError(f"rebalance inputs do not broadcast: {shapes}") from None
+    h = xp.broadcast_to(arrays["holding"], shape)
+    ctx = Context(step, xp.broadcast_to(arrays["exposure"], shape), h, arrays["price"], arrays["gamma"], tau, rate, costs.proportional)
+    new, limited = _round_and_limit(xp, strategy.decide(xp, ctx), h, lot_size, max_position)
+    trades = new - h
+    return Decision(trades, costs(xp, trades, arrays["price"]), limited)

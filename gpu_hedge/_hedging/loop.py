@@ -1,0 +1,410 @@
+"""``hedge``: the streaming hedging loop over dates, on simulated paths or a historical series.
+
+Ledger conventions (per path, currency units):
+
+- t_0: the book's options are bought or sold at their value (model value at the pricing vol, or
+  ``marks[0]``): ``cash = -sum(quantity x multiplier x value)`` (a short option brings its premium in).
+- each date t_k, k >= 1: cash accrues from t_{k-1} at ``rate`` and earns the continuous dividend
+  ``div`` on the shares held (paid on the price at t_{k-1}); options expiring at t_k settle at
+  intrinsic value.
+- each decision date t_k, k = 0 ... n-1: a hedge option first (DeltaGamma/DeltaVega), then the
+  underlying, each trade paid at the observed price plus its cost.
+- t_n: options expiring then settle at intrinsic value, the others are marked (model value at the
+  last vol, or ``marks[-1]``); the hedge (and any hedge option) is unwound at the last price, its cost charged.
+- ``pnl`` is the cash at t_n; ``hedging_error = pnl + costs`` (P&L before costs); ``unhedged`` is
+  the same book's P&L with no hedge (premium accrued plus settlement).
+
+Greeks are the package's Black-Scholes-Merton closed forms at each date. Memory is O(n_paths):
+prices are read one date at a time; a per-date ledger is built only for the path asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._backends import Backend, get_backend, to_numpy
+from .._pricing.black_scholes import black_kernel
+from .._types import Array
+from .costs import Costs
+from .engine import Option, _round_and_limit, check_limits
+from .result import HedgeResult
+from .strategies import Context, Leland, Strategy, leland_vol
+
+__all__ = ["hedge"]
+
+_KERNEL = black_kernel("bsm", ("price", "delta", "gamma", "vega", "theta"))
+#: tolerance (years) for an expiry to fall on a date of ``times`` (about 0.03 s)
+_ON_GRID = 1e-9
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the loop needs, checked once (host NumPy arrays and Python scalars)."""
+
+    times: np.ndarray  # (n_times,)
+    options: tuple[Option, ...]
+    vols: np.ndarray  # (n_times, n_options): pricing vols
+    hedge_vols: np.ndarray  # (n_times, n_options): vols of the deltas the strategy hedges (Leland)
+    settle_at: tuple[int, ...]  # per option: date index of settlement, or -1 (marked at the end)
+    rate: float
+    div: float
+    strategy: Strategy
+    costs: Costs
+    option_costs: Costs
+    lot_size: float | None
+    max_position: float | None
+    marks: np.ndarray | None  # (n_times, n_options)
+    hedge_option: Option | None
+    hedge_option_vols: np.ndarray | None  # (n_times,)
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def _options(options: Any) -> tuple[Option, ...]:
+    opts = (options,) if isinstance(options, Option) else tuple(options) if isinstance(options, Sequence) else ()
+    if not opts or not all(isinstance(o, Option) for o in opts):
+        raise ValueError("options must be one gpu_hedge.Option or a non-empty sequence of them")
+    return opts
+
+
+def _times(times: Any, n_times: int) -> np.ndarray:
+    t = np.asarray(to_numpy(times), dtype=np.float64)
+    if t.shape != (n_times,):
+        raise ValueError(f"times has shape {t.shape}; prices have {n_times} dates, so times must have shape ({n_times},)")
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise ValueError(f"times[{bad[0]}] = {t[bad[0]]!r} must be finite (years)")
+    step = np.flatnonzero(np.diff(t) <= 0)
+    if step.size:
+        i = int(step[0]) + 1
+        raise ValueError(f"times must be strictly increasing: times[{i}] = {t[i]!r} <= times[{i - 1}] = {t[i - 1]!r}")
+    return t
+
+
+def _per_date(name: str, value: Any, n_times: int, n_options: int) -> np.ndarray:
+    """A vol (scalar, (n_times,) or (n_times, n_options)) as an (n_times, n_options) array > 0."""
+    v = np.asarray(to_numpy(value), dtype=np.float64)
+    if v.ndim == 1 and v.shape[0] == n_times:
+        v = v[:, None]
+    if v.ndim > 2 or (v.ndim >= 1 and v.shape[0] not in (1, n_times)) or (v.ndim == 2 and v.shape[1] not in (1, n_options)):
+        raise ValueError(
+            f"{name} has shape {v.shape}; expected a scalar, ({n_times},) per date or ({n_times}, {n_options}) per date and option"
+        )
+    v = np.broadcast_to(v, (n_times, n_options))
+    bad = np.argwhere(~(np.isfinite(v) & (v > 0)))
+    if bad.size:
+        i, j = bad[0]
+        raise ValueError(f"{name}[{i}, {j}] = {v[i, j]!r} must be finite and > 0")
+    return v
+
+
+def _prices_shape(prices: Any) -> tuple[int, int, bool]:
+    shape = tuple(prices.shape)
+    if len(shape) not in (1, 2):
+        raise ValueError(f"prices has shape {shape}; expected (n_times,) (one series) or (n_times, n_paths)")
+    if shape[0] < 2:
+        raise ValueError(f"prices has {shape[0]} date(s); hedging needs at least 2")
+    if len(shape) == 2 and shape[1] < 1:
+        raise ValueError("prices has no paths")
+    return shape[0], (shape[1] if len(shape) == 2 else 1), len(shape) == 1
+
+
+def _check_prices(bk: Backend, prices: Any) -> None:
+    """Finite and > 0 everywhere; one pass on the prices' own device."""
+    xp = bk.xp
+    bad = ~(xp.isfinite(prices) & (prices > 0))
+    if bool(to_numpy(xp.any(bad))):
+        flat = np.ravel(to_numpy(bad))
+        i = int(np.flatnonzero(flat)[0])
+        idx = np.unravel_index(i, tuple(prices.shape))
+        value = np.ravel(to_numpy(prices))[i]
+        raise ValueError(f"prices[{', '.join(map(str, idx))}] = {value!r} must be finite and > 0")
+
+
+def _settlement(options: tuple[Option, ...], times: np.ndarray) -> tuple[int, ...]:
+    out = []
+    for i, o in enumerate(options):
+        if o.expiry <= times[0]:
+            raise ValueError(f"options[{i}].expiry = {o.expiry!r} is not after the first date times[0] = {times[0]!r}")
+        if o.expiry > times[-1] + _ON_GRID:
+            out.append(-1)
+            continue
+        k = int(np.argmin(np.abs(times - o.expiry)))
+        if abs(times[k] - o.expiry) > _ON_GRID:
+            raise ValueError(
+                f"options[{i}].expiry = {o.expiry!r} falls between dates; an option expiring inside the run must expire on a date of times"
+            )
+        out.append(k)
+    return tuple(out)
+
+
+def make_plan(
+    times: np.ndarray,
+    n_times: int,
+    options: Any,
+    *,
+    vol: Any,
+    rate: float,
+    div: float,
+    strategy: Strategy,
+    costs: Costs,
+    option_costs: Costs | None,
+    lot_size: float | None,
+    max_position: float | None,
+    marks: Any,
+) -> Plan:
+    opts = _options(options)
+    if not isinstance(strategy, Strategy):
+        raise ValueError(f"strategy must be a gpu_hedge strategy (Periodic, DeltaBand, ...), got {type(strategy).__name__}")
+    if not isinstance(costs, Costs) or not (option_costs is None or isinstance(option_costs, Costs)):
+        raise ValueError("costs and option_costs must be gpu_hedge.Costs")
+    for name, v in (("rate", rate), ("div", div)):
+        if not (isinstance(v, int | float) and math.isfinite(v)):
+            raise ValueError(f"{name} = {v!r} must be a finite number")
+    check_limits(lot_size, max_position)
+    t = _times(times, n_times)
+    vols = _per_date("vol", vol, n_times, len(opts)).copy()
+    for j, o in enumerate(opts):
+        if o.vol is not None:
+            vols[:, j] = o.vol
+    hedge_vols = vols
+    if isinstance(strategy, Leland):
+        dt = float(np.mean(np.diff(t))) * strategy.every
+        hedge_vols = np.array(
+            [[leland_vol(v, costs.proportional, dt, short=o.quantity < 0) for v, o in zip(row, opts, strict=True)] for row in vols]
+        )
+    h_opt, h_vols = strategy.hedge_option, None
+    if h_opt is not None:
+        if not isinstance(h_opt, Option):
+            raise ValueError("the strategy's hedge_option must be a gpu_hedge.Option")
+        if h_opt.expiry <= t[-1] + _ON_GRID:
+            raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after the last date {t[-1]!r}")
+        h_vols = np.full(n_times, h_opt.vol) if h_opt.vol is not None else _per_date("vol", vol, n_times, len(opts))[:, 0].copy()
+    m = None
+    if marks is not None:
+        m = np.asarray(to_numpy(marks), dtype=np.float64)
+        if m.ndim == 1 and m.shape[0] == n_times:
+            m = m[:, None]
+        if m.shape != (n_times, len(opts)):
+            raise ValueError(f"marks has shape {m.shape}; expected ({n_times},) for one option or ({n_times}, {len(opts)})")
+        bad = np.argwhere(~(np.isfinite(m) & (m >= 0)))
+        if bad.size:
+            i, j = bad[0]
+            raise ValueError(f"marks[{i}, {j}] = {m[i, j]!r} must be finite and >= 0")
+    return Plan(
+        t, opts, vols, hedge_vols, _settlement(opts, t), float(rate), float(div), strategy, costs,
+        costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols,
+    )  # fmt: skip
+
+
+# --- one date -------------------------------------------------------------------------------------
+
+
+class State(dict):
+    """Per-path running arrays (holding, hedge_units, cash, costs, n_trades, turnover, unhedged, limited)."""
+
+
+def _book_greeks(xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any) -> dict[str, Array]:
+    """Sums over the live options of units x (price, delta, gamma, vega, theta) at ``vols`` (per option)."""
+    total: dict[str, Array] = {}
+    for j in live:
+        o = plan.options[j]
+        g = _KERNEL(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
+        for name, v in g.items():
+            total[name] = total[name] + o.units * v if name in total else o.units * v
+    if not total:
+        zero = xp.zeros_like(spot)
+        total = dict.fromkeys(("price", "delta", "gamma", "vega", "theta"), zero)
+    return total
+
+
+def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...]) -> Callable[..., Any]:
+    """``(state, spot, k, t, vols, hedge_vol) -> state``: one decision date, jitted where the backend compiles."""
+    xp, sp = bk.xp, bk.special
+    strategy, costs = plan.strategy, plan.costs
+    h_opt = plan.hedge_option
+    tau_last = max((plan.options[j].expiry for j in live), default=0.0)
+
+    def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:
+        g = _book_greeks(xp, sp, plan, live, spot, t, vols)
+        exposure, gamma = g["delta"], g["gamma"]
+        state = dict(state)
+        if h_opt is not None:
+            gh = _KERNEL(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
+            per = gh[strategy.neutralise] * h_opt.multiplier
+            target = xp.where(
+                strategy.trades_at(xp, k) & (per != 0), -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), state["hedge_units"]
+            )
+            trade_o = target - state["hedge_units"]
+            unit_price = gh["price"] * h_opt.multiplier
+            c_o = plan.option_costs(xp, trade_o, unit_price)
+            state["cash"] = state["cash"] - trade_o * unit_price - c_o
+            state["costs"] = state["costs"] + c_o
+            state["hedge_units"] = target
+            exposure = exposure + target * h_opt.multiplier * gh["delta"]
+            gamma = gamma + target * h_opt.multiplier * gh["gamma"]
+        holding = state["holding"]
+        ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
+        new, limited = _round_and_limit(xp, strategy.decide(xp, ctx), holding, plan.lot_size, plan.max_position)
+        trade = new - holding
+        c = costs(xp, trade, spot)
+        state["cash"] = state["cash"] - trade * spot - c
+        state["costs"] = state["costs"] + c
+        state["n_trades"] = state["n_trades"] + xp.astype(trade != 0, spot.dtype)
+        state["turnover"] = state["turnover"] + xp.abs(trade) * spot
+        state["limited"] = state["limited"] + xp.astype(limited, spot.dtype)
+        state["holding"] = new
+        return state
+
+    return bk.jit(step)
+
+
+def _settle(xp: Any, o: Option, spot: Array) -> Array:
+    phi = 1.0 if o.call else -1.0
+    return o.units * xp.maximum(phi * (spot - o.strike), 0.0)
+
+
+def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtype: Any, record: Callable[..., None] | None = None) -> State:
+    """The loop; ``row(k)`` gives the prices at date k as a backend array (n_paths,); ``record``
+    (ledger) is called after each date with the state and that date's numbers."""
+    xp, sp = bk.xp, bk.special
+    times, n_times = plan.times, plan.times.size
+    zeros = xp.zeros((n_paths,), dtype=dtype)
+    live = tuple(range(len(plan.options)))
+    spot = row(0)
+    if plan.marks is not None:
+        value0 = sum(o.units * float(plan.marks[0, j]) for j, o in enumerate(plan.options)) + zeros
+    else:
+        value0 = _book_greeks(xp, sp, plan, live, spot, times[0], plan.vols[0])["price"]
+    state = State(
+        holding=zeros, hedge_units=zeros, cash=-value0, costs=zeros, n_trades=zeros, turnover=zeros, limited=zeros,
+        unhedged=-value0, premium=value0,
+    )  # fmt: skip
+    prev = spot
+    steps: dict[tuple[int, ...], Callable[..., Any]] = {}
+    for k in range(n_times):
+        t = float(times[k])
+        if k > 0:
+            spot = row(k)
+            dt = t - float(times[k - 1])
+            growth = math.exp(plan.rate * dt)
+            state["cash"] = state["cash"] * growth + state["holding"] * prev * math.expm1(plan.div * dt)
+            state["unhedged"] = state["unhedged"] * growth
+            for j, o in enumerate(plan.options):
+                if plan.settle_at[j] == k:
+                    payoff = _settle(xp, o, spot)
+                    state["cash"] = state["cash"] + payoff
+                    state["unhedged"] = state["unhedged"] + payoff
+            live = tuple(j for j in live if plan.settle_at[j] != k)
+        if k < n_times - 1:
+            hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
+            if live not in steps:
+                steps[live] = _compiled(bk, plan, live)
+            state = State(steps[live](dict(state), spot, k, t, plan.hedge_vols[k], hv))
+        else:
+            _finish(bk, plan, state, live, spot, t)
+        if record is not None:
+            record(k, t, spot, state, live)
+        prev = spot
+    return state
+
+
+def _finish(bk: Backend, plan: Plan, state: State, live: tuple[int, ...], spot: Array, t: float) -> None:
+    xp, sp = bk.xp, bk.special
+    # options still alive are marked: real marks or the model at the last vol
+    if live:
+        if plan.marks is not None:
+            mark = sum(plan.options[j].units * float(plan.marks[-1, j]) for j in live) + xp.zeros_like(spot)
+        else:
+            mark = _book_greeks(xp, sp, plan, live, spot, t, plan.vols[-1])["price"]
+        state["cash"] = state["cash"] + mark
+        state["unhedged"] = state["unhedged"] + mark
+    holding = state["holding"]
+    c = plan.costs(xp, -holding, spot)
+    state["cash"] = state["cash"] + holding * spot - c
+    state["costs"] = state["costs"] + c
+    state["n_trades"] = state["n_trades"] + xp.astype(holding != 0, spot.dtype)
+    state["turnover"] = state["turnover"] + xp.abs(holding) * spot
+    state["holding"] = xp.zeros_like(holding)
+    h_opt = plan.hedge_option
+    if h_opt is not None:
+        gh = _KERNEL(
+            xp, sp, spot, h_opt.strike, h_opt.expiry - t, plan.hedge_option_vols[-1], plan.rate, plan.div, 1.0 if h_opt.call else -1.0
+        )
+        units = state["hedge_units"]
+        unit_price = gh["price"] * h_opt.multiplier
+        c_o = plan.option_costs(xp, -units, unit_price)
+        state["cash"] = state["cash"] + units * unit_price - c_o
+        state["costs"] = state["costs"] + c_o
+        state["hedge_units"] = xp.zeros_like(units)
+
+
+# --- public ---------------------------------------------------------------------------------------
+
+
+def hedge(
+    prices: Any,
+    times: Any,
+    options: Option | Sequence[Option],
+    *,
+    vol: Any,
+    rate: float = 0.0,
+    div: float = 0.0,
+    strategy: Strategy,
+    costs: Costs = Costs(),  # noqa: B008 - frozen
+    option_costs: Costs | None = None,
+    lot_size: float | None = None,
+    max_position: float | None = None,
+    backend: Any = "auto",
+    dtype: str = "float64",
+    marks: Any = None,
+) -> HedgeResult:
+    """Hedge a book of European options along price paths and return per-path P&L and statistics.
+
+    ``prices``: ``(n_times, n_paths)`` simulated paths (e.g. ``simulate(...).spot``) or a 1-D
+    historical series (one path); ``times``: ``(n_times,)`` strictly increasing, years, on the same
+    clock as each option's ``expiry``. ``options``: one or more :class:`Option` (negative quantity =
+    short). ``vol``: the pricing vol, a scalar, one per date ``(n_times,)`` or per date and option
+    ``(n_times, n_options)`` (an option's own ``vol`` overrides it). ``strategy`` decides the trades
+    at dates 0 ... n-1 (see :mod:`gpu_hedge` strategies); ``costs`` prices trades in the underlying,
+    ``option_costs`` (default ``costs``) trades in a hedge option. ``lot_size`` rounds share trades
+    (None: fractional); ``max_position`` caps the holding (counted in ``result.limited``). ``marks``:
+    real option values per date (``(n_times,)`` or ``(n_times, n_options)``) for the premium, the
+    final mark and the ledger instead of the model. See the module notes for the ledger.
+
+    Memory O(n_paths): one date's prices at a time (device arrays are sliced, host arrays copied a
+    row at a time), state and results per path only.
+
+    >>> import gpu_hedge as gh
+    >>> paths = gh.simulate(gh.GBM(100.0, 0.2), n_paths=2000, n_steps=52, horizon=1.0, seed=1, backend="numpy")
+    >>> res = gh.hedge(paths.spot, paths.times, gh.Option(100.0, 1.0, quantity=-1), vol=0.2,
+    ...                strategy=gh.Periodic(), backend="numpy")
+    >>> abs(float(res.pnl.mean())) < 0.05, 0.9 < float(res.pnl.std()) < 1.3
+    (True, True)
+    """
+    bk = get_backend(backend)
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
+    if not hasattr(prices, "shape"):
+        prices = np.asarray(prices, dtype=np.float64)
+    n_times, n_paths, one_d = _prices_shape(prices)
+    host = isinstance(prices, np.ndarray)
+    _check_prices(get_backend("numpy") if host else bk, prices)
+    plan = make_plan(
+        times, n_times, options, vol=vol, rate=rate, div=div, strategy=strategy, costs=costs, option_costs=option_costs,
+        lot_size=lot_size, max_position=max_position, marks=marks,
+    )  # fmt: skip
+    dt = getattr(bk.xp, dtype)
+
+    def row(k: int) -> Array:
+        r = prices[k] if not one_d else prices[k : k + 1]
+        return bk.asarray(r, dtype=dt)
+
+    state = run(bk, plan, row, n_paths, dt)
+    return HedgeResult.from_state(state, plan, prices, bk, dtype)

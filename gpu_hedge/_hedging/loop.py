@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,11 +34,21 @@ from .._types import Array
 from .costs import Costs
 from .engine import Option, _round_and_limit, check_limits
 from .result import HedgeResult
-from .strategies import Context, Leland, Strategy, leland_vol
+from .strategies import Context, Leland, Strategy, WhalleyWilmott, leland_vol
 
 __all__ = ["hedge"]
 
-_KERNEL = black_kernel("bsm", ("price", "delta", "gamma", "vega", "theta"))
+_ALL = ("price", "delta", "gamma", "vega", "theta")
+_KERNEL = black_kernel("bsm", _ALL)
+
+
+@lru_cache(maxsize=64)
+def _kernel(names: tuple[str, ...]) -> Callable[..., dict]:
+    """The Black-Scholes-Merton kernel for ``names``, regular region only (expiry, vol, strike > 0:
+    the loop prices options strictly before their expiry, with vols checked > 0)."""
+    return black_kernel("bsm", names, regular_only=True)
+
+
 #: tolerance (years) for an expiry to fall on a date of ``times`` (about 0.03 s)
 _ON_GRID = 1e-9
 
@@ -210,59 +221,107 @@ class State(dict):
     """Per-path running arrays (holding, hedge_units, cash, costs, n_trades, turnover, unhedged, limited)."""
 
 
-def _book_greeks(xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any) -> dict[str, Array]:
-    """Sums over the live options of units x (price, delta, gamma, vega, theta) at ``vols`` (per option)."""
+def _option_greeks(xp: Any, sp: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...]) -> dict:
+    """Black-Scholes-Merton ``names`` of one option strictly before expiry (tau, vol > 0), with
+    everything that is the same on every path (sqrt(tau), discount factors) computed once: per path
+    only log, the normal CDF and, for gamma or vega, the density. Same formulas as
+    :mod:`gpu_hedge._pricing.black_scholes` (tested against it)."""
+    if not set(names) <= {"delta", "gamma", "vega"}:
+        return _kernel(names)(xp, sp, spot, o.strike, tau, vol, rate, div, 1.0 if o.call else -1.0)
+    sqrt_tau = xp.sqrt(tau) if not isinstance(tau, float) else math.sqrt(tau)
+    v = vol * sqrt_tau
+    carry = xp.exp(-div * tau) if not isinstance(tau, float) else math.exp(-div * tau)
+    d1 = (xp.log(spot / o.strike) + (rate - div + 0.5 * vol * vol) * tau) / v
+    out = {}
+    if "delta" in names:
+        out["delta"] = carry * sp.ndtr(d1) if o.call else -carry * sp.ndtr(-d1)
+    if "gamma" in names or "vega" in names:
+        density = carry * xp.exp(-0.5 * d1 * d1) * (1.0 / math.sqrt(2.0 * math.pi))
+        if "gamma" in names:
+            out["gamma"] = density / (spot * v)
+        if "vega" in names:
+            out["vega"] = spot * density * sqrt_tau
+    return out
+
+
+def _book_greeks(
+    xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any, names: tuple[str, ...] = _ALL
+) -> dict[str, Array]:
+    """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), dates before expiry."""
     total: dict[str, Array] = {}
     for j in live:
         o = plan.options[j]
-        g = _KERNEL(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
-        for name, v in g.items():
-            total[name] = total[name] + o.units * v if name in total else o.units * v
+        g = _option_greeks(xp, sp, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names)
+        for name in names:
+            total[name] = total[name] + o.units * g[name] if name in total else o.units * g[name]
     if not total:
-        zero = xp.zeros_like(spot)
-        total = dict.fromkeys(("price", "delta", "gamma", "vega", "theta"), zero)
+        total = dict.fromkeys(names, xp.zeros_like(spot))
     return total
 
 
-def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...]) -> Callable[..., Any]:
-    """``(state, spot, k, t, vols, hedge_vol) -> state``: one decision date, jitted where the backend compiles."""
-    xp, sp = bk.xp, bk.special
+#: the per-path running arrays a decision date updates, in this order
+STATE = ("holding", "hedge_units", "cash", "costs", "n_trades", "turnover", "limited")
+
+
+def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False) -> Callable[..., dict]:
+    """``(state, spot, k, t, vols, hedge_vol) -> state``: one decision date. Only the Greeks the
+    strategy looks at are computed (delta; gamma or vega for the band and two-instrument rules).
+    JAX: one jitted function with the date's numbers traced. NumPy: the backend's chunked,
+    multi-threaded elementwise executor (every operation here is per path). ``raw``: the pure
+    ``core(xp, sp, spot, *state, k, t, vols, hedge_vol)`` itself."""
     strategy, costs = plan.strategy, plan.costs
     h_opt = plan.hedge_option
     tau_last = max((plan.options[j].expiry for j in live), default=0.0)
+    needs = ("delta",) + (("gamma",) if isinstance(strategy, WhalleyWilmott) else ())
+    if h_opt is not None:
+        needs = tuple(dict.fromkeys((*needs, "gamma", strategy.neutralise)))
+    h_kernel = _kernel(tuple(dict.fromkeys(("price", "delta", "gamma", strategy.neutralise or "gamma"))))
 
-    def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:
-        g = _book_greeks(xp, sp, plan, live, spot, t, vols)
-        exposure, gamma = g["delta"], g["gamma"]
-        state = dict(state)
+    def core(xp: Any, sp: Any, spot: Array, holding: Array, hedge_units: Array, cash: Array, paid: Array, n_trades: Array,
+             turnover: Array, limited: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # fmt: skip
+        g = _book_greeks(xp, sp, plan, live, spot, t, vols, needs)
+        exposure, gamma = g["delta"], g.get("gamma", 0.0)
         if h_opt is not None:
-            gh = _KERNEL(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
+            gh = h_kernel(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
             per = gh[strategy.neutralise] * h_opt.multiplier
-            target = xp.where(
-                strategy.trades_at(xp, k) & (per != 0), -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), state["hedge_units"]
-            )
-            trade_o = target - state["hedge_units"]
+            ok = strategy.trades_at(xp, k) & (per != 0)
+            target = xp.where(ok, -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), hedge_units)
+            trade_o = target - hedge_units
             unit_price = gh["price"] * h_opt.multiplier
             c_o = plan.option_costs(xp, trade_o, unit_price)
-            state["cash"] = state["cash"] - trade_o * unit_price - c_o
-            state["costs"] = state["costs"] + c_o
-            state["hedge_units"] = target
+            cash, paid, hedge_units = cash - trade_o * unit_price - c_o, paid + c_o, target
             exposure = exposure + target * h_opt.multiplier * gh["delta"]
             gamma = gamma + target * h_opt.multiplier * gh["gamma"]
-        holding = state["holding"]
         ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
-        new, limited = _round_and_limit(xp, strategy.decide(xp, ctx), holding, plan.lot_size, plan.max_position)
+        new, cut = _round_and_limit(xp, strategy.decide(xp, ctx), holding, plan.lot_size, plan.max_position)
         trade = new - holding
         c = costs(xp, trade, spot)
-        state["cash"] = state["cash"] - trade * spot - c
-        state["costs"] = state["costs"] + c
-        state["n_trades"] = state["n_trades"] + xp.astype(trade != 0, spot.dtype)
-        state["turnover"] = state["turnover"] + xp.abs(trade) * spot
-        state["limited"] = state["limited"] + xp.astype(limited, spot.dtype)
-        state["holding"] = new
-        return state
+        return {
+            "holding": new, "hedge_units": hedge_units, "cash": cash - trade * spot - c, "costs": paid + c,
+            "n_trades": n_trades + xp.astype(trade != 0, spot.dtype), "turnover": turnover + xp.abs(trade) * spot,
+            "limited": limited + xp.astype(cut, spot.dtype),
+        }  # fmt: skip
 
-    return bk.jit(step)
+    if raw:
+        return core
+    if "jit" in bk.capabilities:
+        jitted = bk.jit(lambda state, spot, k, t, vols, hv: core(bk.xp, bk.special, spot, *(state[n] for n in STATE), k, t, vols, hv))
+
+        def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:
+            return {**state, **jitted({n: state[n] for n in STATE}, spot, k, t, vols, hedge_vol)}
+
+        return step
+
+    def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # type: ignore[no-redef]
+        t, vols = float(t), [float(v) for v in vols]
+
+        def kernel(xp: Any, sp: Any, *arrays: Array) -> dict:
+            return core(xp, sp, *arrays, k, t, vols, hedge_vol)
+
+        out = bk.elementwise(kernel, [spot, *(state[n] for n in STATE)], STATE, spot.dtype)
+        return {**state, **out}
+
+    return step
 
 
 def _settle(xp: Any, o: Option, spot: Array) -> Array:
@@ -292,15 +351,7 @@ def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtyp
         t = float(times[k])
         if k > 0:
             spot = row(k)
-            dt = t - float(times[k - 1])
-            growth = math.exp(plan.rate * dt)
-            state["cash"] = state["cash"] * growth + state["holding"] * prev * math.expm1(plan.div * dt)
-            state["unhedged"] = state["unhedged"] * growth
-            for j, o in enumerate(plan.options):
-                if plan.settle_at[j] == k:
-                    payoff = _settle(xp, o, spot)
-                    state["cash"] = state["cash"] + payoff
-                    state["unhedged"] = state["unhedged"] + payoff
+            state = State(_accrue(xp, plan, state, prev, spot, t - float(times[k - 1]), [s == k for s in plan.settle_at]))
             live = tuple(j for j in live if plan.settle_at[j] != k)
         if k < n_times - 1:
             hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
@@ -312,6 +363,103 @@ def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtyp
         if record is not None:
             record(k, t, spot, state, live)
         prev = spot
+    return state
+
+
+def _accrue(xp: Any, plan: Plan, state: dict, prev: Array, spot: Array, dt: Any, settle: Any) -> dict:
+    """Date k > 0 before its decision: interest and dividends since the last date, then the options
+    with ``settle[j]`` true settle at intrinsic value."""
+    growth = xp.exp(plan.rate * dt) if not isinstance(dt, float) else math.exp(plan.rate * dt)
+    dividend = xp.expm1(plan.div * dt) if not isinstance(dt, float) else math.expm1(plan.div * dt)
+    state = dict(state)
+    state["cash"] = state["cash"] * growth + state["holding"] * prev * dividend
+    state["unhedged"] = state["unhedged"] * growth
+    for j, o in enumerate(plan.options):
+        if settle[j] is False:
+            continue
+        payoff = _settle(xp, o, spot) * (1.0 if settle[j] is True else settle[j])
+        state["cash"] = state["cash"] + payoff
+        state["unhedged"] = state["unhedged"] + payoff
+    return state
+
+
+class StaticPlan(NamedTuple):
+    """The hashable part of a :class:`Plan` (what compiled code may close over)."""
+
+    options: tuple[Option, ...]
+    rate: float
+    div: float
+    strategy: Strategy
+    costs: Costs
+    option_costs: Costs
+    lot_size: float | None
+    max_position: float | None
+    hedge_option: Option | None
+
+
+@lru_cache(maxsize=32)
+def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., tuple[dict, Array]]:
+    """A jitted ``lax.scan`` over a run of decision dates with the options ``live``."""
+    import jax
+    import jax.numpy as jnp
+
+    core = _compiled(bk, static, live, raw=True)
+    n_options = len(static.options)
+
+    @jax.jit
+    def segment(state: dict, prev: Array, spots: Array, ks: Array, ts: Array, dts: Array, vols: Array, hvs: Array,
+                flags: Array) -> tuple[dict, Array]:  # fmt: skip
+        def body(carry: tuple, x: tuple) -> tuple:
+            st, prev = carry
+            spot, k, t, dt, v, hv, f = x
+            st = _accrue(jnp, static, st, prev, spot, dt, [f[j] for j in range(n_options)])
+            out = core(jnp, bk.special, spot, *(st[n] for n in STATE), k, t, v, hv)
+            return ({**st, **out}, spot), None
+
+        (state, prev), _ = jax.lax.scan(body, (state, prev), (spots, ks, ts, dts, vols, hvs, flags))
+        return state, prev
+
+    return segment
+
+
+def run_scan(bk: Backend, plan: Plan, prices: Array, dtype: Any) -> State:
+    """The loop as ``lax.scan`` over dates (JAX, prices already on the device): one compiled program
+    per run of dates with the same live options, every date fused; same ledger as :func:`run`."""
+    import jax.numpy as jnp
+
+    xp = bk.xp
+    times, n_times = plan.times, plan.times.size
+    prices = xp.astype(prices, dtype)
+    n_paths = int(prices.shape[1])
+    live = tuple(range(len(plan.options)))
+    zeros = xp.zeros((n_paths,), dtype=dtype)
+    if plan.marks is not None:
+        value0 = sum(o.units * float(plan.marks[0, j]) for j, o in enumerate(plan.options)) + zeros
+    else:
+        value0 = _book_greeks(xp, bk.special, plan, live, prices[0], times[0], plan.vols[0])["price"]
+    state = dict(holding=zeros, hedge_units=zeros, cash=-value0, costs=zeros, n_trades=zeros, turnover=zeros, limited=zeros,
+                 unhedged=-value0, premium=value0)  # fmt: skip
+    settle_at = np.array(plan.settle_at)
+    dts = np.diff(times, prepend=times[0])
+    hvs = plan.hedge_option_vols if plan.hedge_option_vols is not None else np.zeros(n_times)
+    # decision dates 0 ... n-2 cut into runs over which the live options do not change
+    starts = [0] + sorted({int(k) for k in settle_at if 0 < k < n_times - 1})
+    bounds = list(zip(starts, [*starts[1:], n_times - 1], strict=True))
+    prev = prices[0]
+    static = StaticPlan(*(getattr(plan, f) for f in StaticPlan._fields))
+    for a, b in bounds:
+        live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= a)
+        flags = np.stack([settle_at == k for k in range(a, b)]).astype(np.float64)
+        state, prev = _segment(bk, static, live)(
+            state, prev, prices[a:b], jnp.arange(a, b), jnp.asarray(times[a:b], dtype=dtype), jnp.asarray(dts[a:b], dtype=dtype),
+            jnp.asarray(plan.hedge_vols[a:b], dtype=dtype), jnp.asarray(hvs[a:b], dtype=dtype), jnp.asarray(flags, dtype=dtype),
+        )  # fmt: skip
+    k = n_times - 1
+    spot = prices[k]
+    state = _accrue(xp, plan, state, prev, spot, float(dts[k]), [bool(s == k) for s in settle_at])
+    live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= k)
+    state = State(state)
+    _finish(bk, plan, state, live, spot, float(times[k]))
     return state
 
 
@@ -406,5 +554,8 @@ def hedge(
         r = prices[k] if not one_d else prices[k : k + 1]
         return bk.asarray(r, dtype=dt)
 
-    state = run(bk, plan, row, n_paths, dt)
+    if "jit" in bk.capabilities and not host and not one_d:
+        state = run_scan(bk, plan, prices, dt)
+    else:
+        state = run(bk, plan, row, n_paths, dt)
     return HedgeResult.from_state(state, plan, prices, bk, dtype)

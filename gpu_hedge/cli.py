@@ -211,5 +211,321 @@ def quotes(
         console.print(f"Wrote {len(table):,} rows x {table.shape[1]} columns to {escape(out)}")
 
 
+# --- hedging: backtest on a real series, simulate-hedge on model paths ------------------------------
+
+_STRATEGIES = ("periodic", "band", "ww", "leland", "static", "none")
+
+
+def _strategy(name: str, every: int, band: float | None, risk_aversion: float, book_units: float) -> Any:
+    from ._hedging import DeltaBand, Leland, NoHedge, Periodic, StaticHedge, WhalleyWilmott
+
+    name = name.lower()
+    if name == "periodic":
+        return Periodic(every=every)
+    if name == "band":
+        return DeltaBand(band if band is not None else 0.05 * book_units)
+    if name == "ww":
+        return WhalleyWilmott(risk_aversion)
+    if name == "leland":
+        return Leland(every=every)
+    if name == "static":
+        return StaticHedge()
+    if name == "none":
+        return NoHedge()
+    raise ValueError(f"--strategy {name!r}: expected one of {', '.join(_STRATEGIES)}")
+
+
+def _costs(proportional: float, per_trade: float) -> Any:
+    from ._hedging import Costs
+
+    return Costs(proportional=proportional, per_trade=per_trade)
+
+
+def _write_ledger(frame: Any, path: str) -> None:
+    try:
+        frame.to_csv(path)
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc}")
+    console.print(f"Wrote the ledger ({len(frame):,} dates x {frame.shape[1]} columns) to {escape(path)}")
+
+
+def _plot(fn: Any, *args: Any, **kw: Any) -> None:
+    try:
+        out = fn(*args, **kw)
+    except ImportError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write the plot: {exc}")
+    console.print(f"Wrote the plot to {escape(str(out))}")
+
+
+def _check_plot(plot: str | None) -> None:
+    import importlib.util
+
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        _fail("--plot needs matplotlib: pip install 'gpu_hedge[plot]'")
+
+
+def _vol_series(path: str, dates: Any) -> Any:
+    """Per-date vols from a (date, vol) CSV, as of each date (last value on or before it)."""
+    import numpy as np
+
+    from ._hedging.prices import read_prices
+
+    _, vols, vdates = read_prices(path)
+    idx = np.asarray(vdates.searchsorted(dates, side="right")) - 1
+    if idx[0] < 0:
+        raise ValueError(f"--vol-series {path}: its first date {vdates[0].date()} is after the backtest's start {dates[0].date()}")
+    return vols[idx]
+
+
+@app.command()
+def backtest(
+    prices: str = typer.Argument(..., help="CSV of daily closes (a date column and a price column), or 'wti' for the shipped WTI series."),
+    strike: float | None = typer.Option(None, "--strike", help="Strike (default: the price on the start date, at the money)."),
+    expiry_days: int = typer.Option(..., "--expiry-days", min=1, help="Calendar days from the start date to expiry."),
+    put: bool = typer.Option(False, "--put", help="A put instead of a call."),
+    quantity: float = typer.Option(-1.0, "--quantity", help="Options held (negative: written; default -1, one option sold)."),
+    multiplier: float = typer.Option(1.0, "--multiplier", help="Units of the underlying per option."),
+    vol: float | None = typer.Option(None, "--vol", help="Flat pricing vol, decimal (default: realised vol of the prior 60 dates)."),
+    vol_series: str | None = typer.Option(None, "--vol-series", help="CSV of (date, vol) used as of each date instead of a flat vol."),
+    quotes_file: str | None = typer.Option(None, "--quotes", help="Marks from option quotes: not supported yet (exits with an error)."),
+    rate: float = typer.Option(0.0, "--rate", help="Rate, decimal, continuously compounded."),
+    strategy: str = typer.Option("periodic", "--strategy", help="periodic, band, ww, leland, static or none."),
+    every: int = typer.Option(1, "--every", min=1, help="periodic / leland: rebalance every K dates."),
+    band: float | None = typer.Option(None, "--band", min=0.0, help="band: half-width in shares (default 5% of |quantity x multiplier|)."),
+    risk_aversion: float = typer.Option(1.0, "--risk-aversion", min=0.0, help="ww: absolute risk aversion."),
+    proportional: float = typer.Option(0.0, "--proportional", min=0.0, help="Proportional cost (half-spread), fraction of notional."),
+    per_trade: float = typer.Option(0.0, "--per-trade", min=0.0, help="Fixed cost per trade, currency."),
+    start: str | None = typer.Option(None, "--start", help="Start date, YYYY-MM-DD (default: the latest start whose expiry fits)."),
+    column: str | None = typer.Option(None, "--column", help="Price column of the CSV (default: found)."),
+    date_column: str | None = typer.Option(None, "--date-column", help="Date column of the CSV (default: found)."),
+    ledger: str | None = typer.Option(None, "--ledger", help="Write the per-date ledger here (CSV)."),
+    plot: str | None = typer.Option(None, "--plot", help="Write a PNG of spot, P&L and holding (needs gpu_hedge[plot])."),
+    backend: str = typer.Option("auto", "--backend", help="auto, numpy, cupy or jax."),
+) -> None:
+    """Hedge one option written on the start date along a real daily series, to expiry; print the result."""
+    import pandas as pd
+
+    from ._hedging import Option, hedge
+    from ._hedging.prices import load_wti, read_prices, realised_vol, series_arrays
+    from ._hedging.studies import plot_ledger
+
+    _check_plot(plot)
+    if quotes_file is not None:
+        _fail("--quotes is not supported yet: use --vol or --vol-series (marks from option quotes are planned)")
+    if vol is not None and vol_series is not None:
+        _fail("give --vol or --vol-series, not both")
+    try:
+        bk = get_backend(backend)
+        series = series_arrays(load_wti()) if prices.lower() == "wti" else read_prices(prices, column, date_column)
+        all_t, all_p, all_d = series
+        name = "WTI spot (EIA via FRED, DCOILWTICO)" if prices.lower() == "wti" else prices
+        span = pd.Timedelta(days=expiry_days)
+        if start is None:
+            latest = all_d[-1] - span
+            i0 = int(all_d.searchsorted(latest, side="right")) - 1
+            if i0 < 0:
+                raise ValueError(f"the series ({all_d[0].date()} ... {all_d[-1].date()}) is shorter than {expiry_days} days")
+        else:
+            try:
+                s0 = pd.Timestamp(start)
+            except ValueError:
+                raise ValueError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
+            i0 = int(all_d.searchsorted(s0, side="left"))
+            if i0 >= all_d.size:
+                raise ValueError(f"--start {start} is after the last date of the series {all_d[-1].date()}")
+        expiry_date = all_d[i0] + span
+        i1 = int(all_d.searchsorted(expiry_date, side="left"))
+        if i1 >= all_d.size:
+            raise ValueError(
+                f"expiry {expiry_date.date()} ({expiry_days} days after {all_d[i0].date()}) is after the series ends ({all_d[-1].date()})"
+            )
+        dates = all_d[i0 : i1 + 1]
+        p = all_p[i0 : i1 + 1]
+        t = all_t[i0 : i1 + 1] - all_t[i0]
+        if p.size < 2:
+            raise ValueError("the window holds fewer than 2 prices")
+        k = float(p[0]) if strike is None else strike
+        option = Option(k, float(t[-1]), call=not put, quantity=quantity, multiplier=multiplier)
+        if vol_series is not None:
+            sigma: Any = _vol_series(vol_series, dates)
+            vol_note = f"per date from {vol_series} (first {sigma[0]:.4f}, last {sigma[-1]:.4f})"
+        elif vol is not None:
+            sigma, vol_note = vol, f"{vol:.4f} (flat, --vol)"
+        elif i0 >= 60:
+            sigma = realised_vol(all_p[i0 - 60 : i0 + 1], all_t[i0 - 60 : i0 + 1])
+            vol_note = f"{sigma:.4f} (flat: realised over the 60 dates before the start)"
+        else:
+            sigma = realised_vol(p, t)
+            vol_note = f"{sigma:.4f} (flat: realised over the window itself, fewer than 60 prior dates; look-ahead)"
+        units = abs(quantity * multiplier)
+        strat = _strategy(strategy, every, band, risk_aversion, units)
+        res = hedge(p, t, option, vol=sigma, rate=rate, strategy=strat, costs=_costs(proportional, per_trade), backend=bk)
+        frame = res.ledger(0)
+    except (BackendUnavailableError, ValueError, OSError) as exc:
+        _fail(str(exc))
+
+    from ._hedging.studies import strategy_name
+
+    kind = "put" if put else "call"
+    console.print(
+        f"[bold]gpu-hedge backtest[/]: {escape(name)}, {dates[0].date()} -> {dates[-1].date()} ({p.size} dates), backend [bold]{bk.name}[/]"
+    )
+    console.print(
+        f"Option: {quantity:g} x {kind} K = {k:g} (x{multiplier:g}), expiry {dates[-1].date()} ({t[-1]:.4f} y ACT/365), "
+        f"vol {escape(vol_note)}, rate {rate:g}"
+    )
+    console.print(f"Strategy: {escape(strategy_name(strat))}; costs: proportional {proportional:g}, per trade {per_trade:g}")
+    payoff = max((p[-1] - k) if not put else (k - p[-1]), 0.0) * quantity * multiplier + 0.0  # + 0.0: no "-0.0000"
+    tab = Table(title="Backtest result (currency units)")
+    tab.add_column("quantity")
+    tab.add_column("value", justify="right")
+    rows = (
+        ("Spot at start / at expiry", f"{p[0]:,.4f} / {p[-1]:,.4f}"),
+        ("Premium (book value at start)", f"{float(res.premium[0]):,.4f}"),
+        ("Payoff at expiry (book)", f"{payoff:,.4f}"),
+        ("Hedged P&L (after costs)", f"{float(res.pnl[0]):,.4f}"),
+        ("Hedging error (before costs)", f"{float(res.hedging_error[0]):,.4f}"),
+        ("Transaction costs", f"{float(res.costs[0]):,.4f}"),
+        ("Unhedged P&L", f"{float(res.unhedged[0]):,.4f}"),
+        ("Trades / turnover", f"{int(res.n_trades[0]):,} / {float(res.turnover[0]):,.2f}"),
+        ("Worst mark-to-market P&L", f"{float(frame['pnl'].min()):,.4f}"),
+        ("Std of daily P&L", f"{float(frame['step_pnl'].iloc[1:].std(ddof=1)) if len(frame) > 2 else float('nan'):,.4f}"),
+    )
+    for label, value in rows:
+        tab.add_row(label, value)
+    console.print(tab)
+    if ledger:
+        out = frame.copy()
+        out.insert(0, "date", [d.date().isoformat() for d in dates])
+        _write_ledger(out, ledger)
+    if plot:
+        _plot(plot_ledger, frame, plot, dates=dates.to_numpy(), title=f"{name}: {quantity:g} x {kind} K={k:g}, {strategy_name(strat)}")
+
+
+@app.command("simulate-hedge")
+def simulate_hedge(
+    model: str = typer.Option("gbm", "--model", help="gbm, heston or merton."),
+    paths: int = typer.Option(10_000, "--paths", min=2, help="Number of paths."),
+    steps: int = typer.Option(63, "--steps", min=1, help="Rebalancing dates to expiry (the path has steps + 1 dates)."),
+    vol: float = typer.Option(0.2, "--vol", min=0.0, help="Pricing (implied) vol used for the Greeks and the premium."),
+    realised_vol: float | None = typer.Option(None, "--realised-vol", min=0.0, help="Vol of the simulated paths (default: --vol)."),
+    spot: float = typer.Option(100.0, "--spot", min=0.0, help="Initial spot."),
+    strike: float | None = typer.Option(None, "--strike", help="Strike (default: the spot)."),
+    expiry: float = typer.Option(0.25, "--expiry", min=0.0, help="Expiry in years (the simulated horizon)."),
+    put: bool = typer.Option(False, "--put", help="A put instead of a call."),
+    quantity: float = typer.Option(-1.0, "--quantity", help="Options held (negative: written; default -1)."),
+    rate: float = typer.Option(0.0, "--rate", help="Rate, decimal, continuously compounded."),
+    strategy: str = typer.Option("periodic", "--strategy", help="periodic, band, ww, leland, static or none."),
+    every: int = typer.Option(1, "--every", min=1, help="periodic / leland: rebalance every K steps."),
+    band: float | None = typer.Option(None, "--band", min=0.0, help="band: half-width in shares (default 5% of |quantity|)."),
+    risk_aversion: float = typer.Option(1.0, "--risk-aversion", min=0.0, help="ww: absolute risk aversion."),
+    proportional: float = typer.Option(0.0, "--proportional", min=0.0, help="Proportional cost (half-spread), fraction of notional."),
+    per_trade: float = typer.Option(0.0, "--per-trade", min=0.0, help="Fixed cost per trade, currency."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the paths."),
+    heston_xi: float = typer.Option(0.5, "--xi", help="heston: vol of variance."),
+    heston_kappa: float = typer.Option(2.0, "--kappa", help="heston: mean reversion."),
+    heston_rho: float = typer.Option(-0.7, "--rho", help="heston: spot / variance correlation."),
+    jump_intensity: float = typer.Option(1.0, "--jump-intensity", help="merton: jumps per year."),
+    jump_mean: float = typer.Option(-0.1, "--jump-mean", help="merton: mean log jump."),
+    jump_std: float = typer.Option(0.15, "--jump-std", help="merton: std of the log jump."),
+    compare_: bool = typer.Option(False, "--compare", help="Also run the static and the unhedged book on the same paths."),
+    frontier_: bool = typer.Option(False, "--frontier", help="Also sweep the rebalancing interval (the band width for --strategy band)."),
+    plot: str | None = typer.Option(None, "--plot", help="PNG of the P&L histogram (a second *_frontier.png with --frontier)."),
+    ledger: str | None = typer.Option(None, "--ledger", help="Write the per-date ledger of path 0 here (CSV)."),
+    backend: str = typer.Option("auto", "--backend", help="auto, numpy, cupy or jax."),
+) -> None:
+    """Simulate paths (GBM, Heston or Merton), delta-hedge a written option along them, and print risk and cost."""
+    import os
+
+    from ._hedging import Option, hedge
+    from ._hedging.studies import (
+        compare_results,
+        compare_table,
+        frontier,
+        plot_frontier,
+        plot_pnl_histogram,
+        render_compare,
+        render_frontier,
+        strategy_name,
+    )
+    from ._simulation.models import GBM, Heston, Merton
+    from ._simulation.paths import simulate
+
+    _check_plot(plot)
+    sim_vol = vol if realised_vol is None else realised_vol
+    k = spot if strike is None else strike
+    try:
+        bk = get_backend(backend)
+        m = model.lower()
+        if m == "gbm":
+            mdl: Any = GBM(spot, sim_vol, rate=rate)
+            desc = f"GBM vol {sim_vol:g}"
+        elif m == "heston":
+            mdl = Heston(spot, sim_vol**2, heston_kappa, sim_vol**2, heston_xi, heston_rho, rate=rate)
+            desc = f"Heston v0 = theta = {sim_vol:g}^2, kappa {heston_kappa:g}, xi {heston_xi:g}, rho {heston_rho:g}"
+        elif m == "merton":
+            mdl = Merton(spot, sim_vol, jump_intensity, jump_mean, jump_std, rate=rate)
+            desc = f"Merton vol {sim_vol:g}, {jump_intensity:g} jumps/y, log jump N({jump_mean:g}, {jump_std:g}^2)"
+        else:
+            raise ValueError(f"--model {model!r}: expected gbm, heston or merton")
+        option = Option(k, expiry, call=not put, quantity=quantity)
+        strat = _strategy(strategy, every, band, risk_aversion, abs(quantity))
+        costs = _costs(proportional, per_trade)
+        with console.status(f"Simulating {paths:,} x {steps} {m} paths on {bk.name}..."):
+            sim = simulate(mdl, n_paths=paths, n_steps=steps, horizon=expiry, seed=seed, backend=bk)
+        kw: dict[str, Any] = dict(vol=vol, rate=rate, strategy=strat, costs=costs, backend=bk)
+        with console.status("Hedging..."):
+            if compare_:
+                results = compare_results(sim.spot, sim.times, option, **kw)
+                res = results[strategy_name(strat)]
+            else:
+                res = hedge(sim.spot, sim.times, option, **kw)
+        front = None
+        if frontier_:
+            fkind = "band" if strategy.lower() == "band" else "interval"
+            with console.status("Sweeping the frontier..."):
+                front = frontier(sim.spot, sim.times, option, vol=vol, rate=rate, costs=costs, kind=fkind, backend=bk,
+                                 leland=strategy.lower() == "leland")  # fmt: skip
+        frame = res.ledger(0) if ledger else None
+    except (BackendUnavailableError, ValueError) as exc:
+        _fail(str(exc))
+
+    kind = "put" if put else "call"
+    console.print(
+        f"[bold]gpu-hedge simulate-hedge[/]: {escape(desc)}, {paths:,} paths x {steps} steps to T = {expiry:g} y, seed {seed}, "
+        f"backend [bold]{bk.name}[/]"
+    )
+    console.print(
+        f"Option: {quantity:g} x {kind} K = {k:g}, pricing vol {vol:g}, rate {rate:g}; strategy {escape(strategy_name(strat))}; "
+        f"costs: proportional {proportional:g}, per trade {per_trade:g}"
+    )
+    s = res.summary()
+    tab = Table(title=f"Hedged P&L over {paths:,} paths (currency units; losses positive in VaR / ES)")
+    tab.add_column("statistic")
+    tab.add_column("value", justify="right")
+    for label, key in (("premium", "premium"), ("mean P&L", "mean"), ("std P&L", "std"), ("stderr of mean", "stderr_mean"),
+                       ("VaR 95%", "var_95"), ("ES 95%", "es_95"), ("VaR 99%", "var_99"), ("ES 99%", "es_99"),
+                       ("P&L p05", "p05"), ("P&L p95", "p95"), ("mean cost", "mean_cost"), ("mean trades", "mean_trades"),
+                       ("mean turnover", "mean_turnover"), ("Hull ratio std/premium", "hull_ratio"),
+                       ("effectiveness", "effectiveness")):  # fmt: skip
+        v = s.get(key, float("nan"))
+        tab.add_row(label, f"{v:,.4f}")
+    console.print(tab)
+    if compare_:
+        console.print(render_compare(compare_table(results)))
+    if front is not None:
+        console.print(render_frontier(front))
+    if ledger and frame is not None:
+        _write_ledger(frame, ledger)
+    if plot:
+        _plot(plot_pnl_histogram, results if compare_ else {strategy_name(strat): res}, plot,
+              title=f"Final P&L, {quantity:g} x {kind} K={k:g}, {m}")  # fmt: skip
+        if front is not None:
+            root, ext = os.path.splitext(plot)
+            _plot(plot_frontier, front, f"{root}_frontier{ext or '.png'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -3,6 +3,7 @@
 from .costs import Costs
 from .engine import Decision, Option, rebalance
 from .loop import hedge
+from .prices import load_wti, read_prices
 from .result import HedgeResult, risk_summary
 from .strategies import (
     DeltaBand,
@@ -17,6 +18,7 @@ from .strategies import (
     leland_vol,
     whalley_wilmott_band,
 )
+from .studies import compare, compare_results, frontier, plot_frontier, plot_ledger, plot_pnl_histogram
 
 __all__ = [
     "Costs",
@@ -32,8 +34,16 @@ __all__ = [
     "StaticHedge",
     "Strategy",
     "WhalleyWilmott",
+    "compare",
+    "compare_results",
+    "frontier",
     "hedge",
     "leland_vol",
+    "load_wti",
+    "plot_frontier",
+    "plot_ledger",
+    "plot_pnl_histogram",
+    "read_prices",
     "rebalance",
     "risk_summary",
     "whalley_wilmott_band",

@@ -2,7 +2,7 @@
 
 from .costs import Costs
 from .engine import Decision, Option, rebalance
-from .loop import hedge
+from .loop import hedge, hedge_simulated
 from .prices import load_wti, read_prices
 from .result import HedgeResult, risk_summary
 from .strategies import (
@@ -38,6 +38,7 @@ __all__ = [
     "compare_results",
     "frontier",
     "hedge",
+    "hedge_simulated",
     "leland_vol",
     "load_wti",
     "plot_frontier",

@@ -90,7 +90,7 @@ def _round_and_limit(xp: Any, new: Array, holding: Array, lot_size: float | None
     trade = new - holding if lot_size is None else xp.round((new - holding) / lot_size) * lot_size
     new = holding + trade
     if max_position is None:
-        return new, xp.zeros(new.shape, dtype=xp.bool)
+        return new, False
     clipped = xp.clip(new, -max_position, max_position)
     # a limit never forces a trade the strategy did not ask for, only cuts one
     clipped = xp.where(trade == 0, holding, clipped)
@@ -157,4 +157,6 @@ def rebalance(
     ctx = Context(step, xp.broadcast_to(arrays["exposure"], shape), h, arrays["price"], arrays["gamma"], tau, rate, costs.proportional)
     new, limited = _round_and_limit(xp, strategy.decide(xp, ctx), h, lot_size, max_position)
     trades = new - h
+    if limited is False:
+        limited = xp.zeros(trades.shape, dtype=xp.bool)
     return Decision(trades, costs(xp, trades, arrays["price"]), limited)

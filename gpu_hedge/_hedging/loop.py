@@ -36,7 +36,7 @@ from .engine import Option, _round_and_limit, check_limits
 from .result import HedgeResult
 from .strategies import Context, Leland, Strategy, WhalleyWilmott, leland_vol
 
-__all__ = ["hedge"]
+__all__ = ["hedge", "hedge_simulated"]
 
 _ALL = ("price", "delta", "gamma", "vega", "theta")
 _KERNEL = black_kernel("bsm", _ALL)
@@ -127,15 +127,20 @@ def _prices_shape(prices: Any) -> tuple[int, int, bool]:
 
 
 def _check_prices(bk: Backend, prices: Any) -> None:
-    """Finite and > 0 everywhere; one pass on the prices' own device."""
+    """Finite and > 0 everywhere, on the prices' own device, a few dates at a time (no full-size temporaries)."""
     xp = bk.xp
-    bad = ~(xp.isfinite(prices) & (prices > 0))
-    if bool(to_numpy(xp.any(bad))):
-        flat = np.ravel(to_numpy(bad))
-        i = int(np.flatnonzero(flat)[0])
-        idx = np.unravel_index(i, tuple(prices.shape))
-        value = np.ravel(to_numpy(prices))[i]
-        raise ValueError(f"prices[{', '.join(map(str, idx))}] = {value!r} must be finite and > 0")
+    n = int(prices.shape[0])
+    step = max(1, (1 << 20) // max(1, int(np.prod(prices.shape[1:], dtype=np.int64))))
+    for a in range(0, n, step):
+        chunk = prices[a : a + step]
+        ok = xp.all(chunk > 0) & xp.all(chunk < math.inf)  # NaN fails both comparisons
+        if not bool(to_numpy(ok)):
+            bad = ~(np.isfinite(to_numpy(chunk)) & (to_numpy(chunk) > 0))
+            i = int(np.flatnonzero(np.ravel(bad))[0])
+            idx = list(np.unravel_index(i, bad.shape))
+            idx[0] += a
+            value = np.ravel(to_numpy(chunk))[i]
+            raise ValueError(f"prices[{', '.join(map(str, idx))}] = {value!r} must be finite and > 0")
 
 
 def _settlement(options: tuple[Option, ...], times: np.ndarray) -> tuple[int, ...]:
@@ -263,11 +268,12 @@ def _book_greeks(
 STATE = ("holding", "hedge_units", "cash", "costs", "n_trades", "turnover", "limited")
 
 
-def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False) -> Callable[..., dict]:
+def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False, direct: bool = False) -> Callable[..., dict]:
     """``(state, spot, k, t, vols, hedge_vol) -> state``: one decision date. Only the Greeks the
     strategy looks at are computed (delta; gamma or vega for the band and two-instrument rules).
     JAX: one jitted function with the date's numbers traced. NumPy: the backend's chunked,
-    multi-threaded elementwise executor (every operation here is per path). ``raw``: the pure
+    multi-threaded elementwise executor (every operation here is per path), or with ``direct`` plain
+    NumPy calls (a block of paths already sized for the cache). ``raw``: the pure
     ``core(xp, sp, spot, *state, k, t, vols, hedge_vol)`` itself."""
     strategy, costs = plan.strategy, plan.costs
     h_opt = plan.hedge_option
@@ -299,7 +305,7 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False)
         return {
             "holding": new, "hedge_units": hedge_units, "cash": cash - trade * spot - c, "costs": paid + c,
             "n_trades": n_trades + xp.astype(trade != 0, spot.dtype), "turnover": turnover + xp.abs(trade) * spot,
-            "limited": limited + xp.astype(cut, spot.dtype),
+            "limited": limited + xp.astype(cut, spot.dtype) if plan.max_position is not None else limited,
         }  # fmt: skip
 
     if raw:
@@ -309,6 +315,13 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False)
 
         def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:
             return {**state, **jitted({n: state[n] for n in STATE}, spot, k, t, vols, hedge_vol)}
+
+        return step
+
+    if direct:
+
+        def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # type: ignore[no-redef]
+            return {**state, **core(bk.xp, bk.special, spot, *(state[n] for n in STATE), k, float(t), [float(v) for v in vols], hedge_vol)}
 
         return step
 
@@ -329,9 +342,13 @@ def _settle(xp: Any, o: Option, spot: Array) -> Array:
     return o.units * xp.maximum(phi * (spot - o.strike), 0.0)
 
 
-def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtype: Any, record: Callable[..., None] | None = None) -> State:
+def run(
+    bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtype: Any, record: Callable[..., None] | None = None,
+    direct: bool = False,
+) -> State:  # fmt: skip
     """The loop; ``row(k)`` gives the prices at date k as a backend array (n_paths,); ``record``
-    (ledger) is called after each date with the state and that date's numbers."""
+    (ledger) is called after each date with the state and that date's numbers; ``direct``: see
+    :func:`_compiled`."""
     xp, sp = bk.xp, bk.special
     times, n_times = plan.times, plan.times.size
     zeros = xp.zeros((n_paths,), dtype=dtype)
@@ -356,7 +373,7 @@ def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtyp
         if k < n_times - 1:
             hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
             if live not in steps:
-                steps[live] = _compiled(bk, plan, live)
+                steps[live] = _compiled(bk, plan, live, direct=direct)
             state = State(steps[live](dict(state), spot, k, t, plan.hedge_vols[k], hv))
         else:
             _finish(bk, plan, state, live, spot, t)
@@ -366,14 +383,39 @@ def run(bk: Backend, plan: Plan, row: Callable[[int], Array], n_paths: int, dtyp
     return state
 
 
+def run_blocks(plan: Plan, rows_of: Callable[[int, int], Callable[[int], np.ndarray]], n_paths: int, dtype: Any) -> State:
+    """NumPy, paths outer: the paths are cut into blocks small enough to stay in cache
+    (``GPU_HEDGE_CHUNK`` paths, 8192 by default) and each block runs all dates on the thread pool.
+    ``rows_of(lo, hi)`` returns the block's ``row(k)`` (prices of paths lo ... hi-1 at date k, read
+    in date order). Per-path results do not depend on the block size or the thread count."""
+    from cpu_fallback._executor import _pool, default_chunk, default_threads
+
+    bk = get_backend("numpy")
+    block = max(1, bk.chunk or default_chunk())
+    starts = list(range(0, n_paths, block))
+
+    def one(lo: int) -> State:
+        hi = min(lo + block, n_paths)
+        return run(bk, plan, rows_of(lo, hi), hi - lo, dtype, direct=True)
+
+    threads = bk.threads or default_threads()
+    states = [one(lo) for lo in starts] if threads == 1 or len(starts) == 1 else list(_pool(threads).map(one, starts))
+    if len(states) == 1:
+        return states[0]
+    return State({key: np.concatenate([st[key] for st in states]) for key in states[0]})
+
+
 def _accrue(xp: Any, plan: Plan, state: dict, prev: Array, spot: Array, dt: Any, settle: Any) -> dict:
     """Date k > 0 before its decision: interest and dividends since the last date, then the options
     with ``settle[j]`` true settle at intrinsic value."""
     growth = xp.exp(plan.rate * dt) if not isinstance(dt, float) else math.exp(plan.rate * dt)
     dividend = xp.expm1(plan.div * dt) if not isinstance(dt, float) else math.expm1(plan.div * dt)
     state = dict(state)
-    state["cash"] = state["cash"] * growth + state["holding"] * prev * dividend
-    state["unhedged"] = state["unhedged"] * growth
+    if plan.rate or not isinstance(dt, float):
+        state["cash"] = state["cash"] * growth
+        state["unhedged"] = state["unhedged"] * growth
+    if plan.div or not isinstance(dt, float):
+        state["cash"] = state["cash"] + state["holding"] * prev * dividend
     for j, o in enumerate(plan.options):
         if settle[j] is False:
             continue
@@ -556,6 +598,77 @@ def hedge(
 
     if "jit" in bk.capabilities and not host and not one_d:
         state = run_scan(bk, plan, prices, dt)
+    elif bk.name == "numpy" and host and not one_d:
+        state = run_blocks(plan, lambda lo, hi: lambda k: np.asarray(prices[k, lo:hi], dtype=dt), n_paths, dt)
     else:
         state = run(bk, plan, row, n_paths, dt)
     return HedgeResult.from_state(state, plan, prices, bk, dtype)
+
+
+def hedge_simulated(
+    model: Any,
+    options: Option | Sequence[Option],
+    *,
+    n_paths: int,
+    n_steps: int,
+    horizon: float,
+    seed: int,
+    vol: Any,
+    strategy: Strategy,
+    costs: Costs = Costs(),  # noqa: B008 - frozen
+    option_costs: Costs | None = None,
+    lot_size: float | None = None,
+    max_position: float | None = None,
+    backend: Any = "auto",
+    dtype: str = "float64",
+    antithetic: bool = False,
+    scheme: str | None = None,
+) -> HedgeResult:
+    """:func:`hedge` on paths of ``model`` simulated as they are consumed, never stored: the same
+    numbers as ``hedge(simulate(model, ...).spot, ...)`` with memory O(block) on NumPy (each block of
+    paths is simulated and hedged in cache on the thread pool) and O(n_paths) elsewhere.
+
+    ``rate`` and ``div`` of the ledger are the model's. ``times`` are the ``n_steps + 1`` equally
+    spaced dates from 0 to ``horizon``. ``ledger(path)`` regenerates the path it shows.
+
+    >>> import gpu_hedge as gh
+    >>> res = gh.hedge_simulated(gh.GBM(100.0, 0.2), gh.Option(100.0, 1.0, quantity=-1), n_paths=2000, n_steps=52,
+    ...                          horizon=1.0, seed=1, vol=0.2, strategy=gh.Periodic(), backend="numpy")
+    >>> 0.9 < float(res.pnl.std()) < 1.3
+    True
+    """
+    from cpu_fallback import NumpyBackend
+
+    from .._simulation.paths import iter_paths, simulate
+
+    bk = get_backend(backend)
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
+    times = np.linspace(0.0, float(horizon), int(n_steps) + 1)
+    rate, div = float(getattr(model, "rate", 0.0)), float(getattr(model, "div", 0.0))
+    plan = make_plan(
+        times, times.size, options, vol=vol, rate=rate, div=div, strategy=strategy, costs=costs, option_costs=option_costs,
+        lot_size=lot_size, max_position=max_position, marks=None,
+    )  # fmt: skip
+    sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
+    # argument errors (n_paths, seed, antithetic pairs ...) before any work
+    next(iter(iter_paths(model, n_paths=n_paths, backend="numpy", **{**sim, "n_steps": 1})))
+    dt = getattr(bk.xp, dtype)
+    if bk.name == "numpy":
+        inner = NumpyBackend(threads=1)  # the blocks are the parallelism
+
+        def rows_of(lo: int, hi: int) -> Callable[[int], np.ndarray]:
+            steps = iter(iter_paths(model, n_paths=hi - lo, first_path=lo, backend=inner, **sim))
+            return lambda k: next(steps).spot
+
+        state = run_blocks(plan, rows_of, int(n_paths), dt)
+    else:
+        steps = iter(iter_paths(model, n_paths=n_paths, backend=bk, **sim))
+        state = run(bk, plan, lambda k: next(steps).spot, int(n_paths), dt)
+
+    def source(path: int) -> np.ndarray:
+        first = path - path % 2 if antithetic else path
+        p = simulate(model, n_paths=2 if antithetic else 1, first_path=first, backend=bk, **sim)
+        return to_numpy(p.spot)[:, path - first]
+
+    return HedgeResult.from_state(state, plan, source, bk, dtype)

@@ -115,10 +115,13 @@ class HedgeResult:
         xp, sp = bk.xp, bk.special
         plan = self._plan
         prices = self._prices
-        one_d = len(prices.shape) == 1
+        if callable(prices):  # streamed paths: regenerate this one
+            column = np.asarray(prices(path), dtype=np.float64)
+        else:
+            column = np.asarray(to_numpy(prices if len(prices.shape) == 1 else prices[:, path]), dtype=np.float64)
 
         def row(k: int) -> Any:
-            return np.asarray(to_numpy(prices[k : k + 1] if one_d else prices[k, path : path + 1]), dtype=np.float64)
+            return column[k : k + 1]
 
         rows: list[dict[str, float]] = []
 

@@ -528,3 +528,26 @@ def test_backends_agree(bk, strategy):
             np.testing.assert_allclose(getattr(res, name), getattr(ref, name), rtol=1e-10, atol=1e-10 * scale, err_msg=name)
         np.testing.assert_array_equal(res.n_trades, ref.n_trades)
     assert float(np.std(ref.pnl)) > 0
+
+
+@pytest.mark.parametrize("module", ["loop", "engine", "costs"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"gpu_hedge._hedging.{module}")
+    failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
+
+
+def test_hedge_simulated_equals_hedging_the_simulated_paths():
+    m = gh.GBM(100.0, 0.25, rate=0.02, div=0.01)
+    kw = dict(vol=0.25, strategy=gh.DeltaBand(0.02), costs=gh.Costs(proportional=1e-3))
+    opt = gh.Option(105.0, 0.5, quantity=-3)
+    sim = dict(n_paths=10_000, n_steps=26, horizon=0.5, seed=4)  # > one block of paths
+    streamed = gh.hedge_simulated(m, opt, backend="numpy", **sim, **kw)
+    paths = gh.simulate(m, backend="numpy", **sim)
+    stored = gh.hedge(paths.spot, paths.times, opt, rate=m.rate, div=m.div, backend="numpy", **kw)
+    np.testing.assert_array_equal(streamed.pnl, stored.pnl)
+    np.testing.assert_array_equal(streamed.n_trades, stored.n_trades)
+    assert streamed.ledger(9_999)["pnl"].iloc[-1] == pytest.approx(streamed.pnl[9_999], rel=1e-12)

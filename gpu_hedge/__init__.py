@@ -4,6 +4,7 @@ Importing this package imports neither CuPy nor JAX; they load when a backend ne
 """
 
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
+from ._book import BookError, RiskResult, Scenarios, risk
 from ._hedging import (
     Costs,
     DeltaBand,
@@ -41,6 +42,10 @@ from ._simulation.pricers import model_price
 __version__ = "0.1.0"
 
 __all__ = [
+    "BookError",
+    "RiskResult",
+    "Scenarios",
+    "risk",
     "Costs",
     "DeltaBand",
     "DeltaGamma",

@@ -14,8 +14,19 @@ from .quotes import (
     read_spxw_eod,
     read_vendor_eod,
 )
+from .risk import DEFAULT_CHUNK_ROWS, POSITION_COLUMNS, RiskResult, Scenarios, risk
+from .schema import BOOK_OPTIONAL, BOOK_REQUIRED, MARKET_COLUMNS, BookError
 
 __all__ = [
+    "BOOK_OPTIONAL",
+    "BOOK_REQUIRED",
+    "DEFAULT_CHUNK_ROWS",
+    "MARKET_COLUMNS",
+    "POSITION_COLUMNS",
+    "BookError",
+    "RiskResult",
+    "Scenarios",
+    "risk",
     "BOOK_COLUMNS",
     "FORWARD_COLUMNS",
     "LAYOUTS",

@@ -85,6 +85,4 @@ def book_greeks(
     cols = ("spot", "strike", "expiry", "vol", "rate", "div", "call")
     s = rows if rows is not None else slice(None)
     spot, strike, expiry, vol, rate, div, call = (np.asarray(book[c])[s] for c in cols)
-    return dict(
-        greeks(spot, strike, expiry, vol, rate, div, call=call, model="bsm", greeks=names, backend=backend, dtype=dtype)
-    )
+    return dict(greeks(spot, strike, expiry, vol, rate, div, call=call, model="bsm", greeks=names, backend=backend, dtype=dtype))

@@ -1,0 +1,620 @@
+"""The large-book risk job: a book of positions and market data in; per-position Greeks,
+per-underlying exposures, a full-revaluation scenario ladder and proposed hedge trades out.
+
+The book is read in partitions of ``chunk_rows`` rows (pyarrow record batches for Parquet and CSV
+files; slices for in-memory tables). Each partition is validated, priced on the backend and reduced
+by underlying (segment sums) and by scenario, so memory is bounded by the partition, not the book.
+With an output directory each partition's results are written atomically under ``parts/`` beside a
+manifest (input fingerprint and parameters): a killed run re-run with the same arguments skips the
+finished partitions and produces byte-identical Parquet outputs. Partitions can run on Dask workers;
+their results are combined in partition order, so the totals do not depend on the worker count.
+
+Units: per-position Greeks per unit of the option as :func:`gpu_hedge.greeks` gives them (theta per
+year, vega per 1.00 of vol, rho per 1.00 of rate); position and per-underlying Greeks are those
+times ``quantity x multiplier``. Desk conventions in ``by_underlying``: ``dollar_delta`` = delta x
+spot; ``dollar_gamma_1pct`` = gamma x spot^2 / 100 (the change of dollar delta for a 1 % move);
+``vega_per_point`` = vega / 100 (per vol point); ``theta_per_day`` = theta / 365.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .._backends import Backend, get_backend, to_numpy
+from .._pricing.black_scholes import black_kernel
+from .schema import INVALID_COLUMNS, BookError, Market, check_book_columns, describe_invalid, read_market, validate
+
+__all__ = ["RiskResult", "Scenarios", "risk"]
+
+GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho")
+POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
+                    "position_theta", "position_rho")  # fmt: skip
+SUMS = ("positions", "value", "delta", "gamma", "vega", "theta", "rho")
+#: default rows per partition: large enough to amortise per-call overheads, small enough for caches and GPUs
+DEFAULT_CHUNK_ROWS = 1_000_000
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """A full-revaluation ladder: every ``spot_shocks`` (relative: -0.05 = spot down 5 %) crossed with
+    every ``vol_shocks`` (absolute: 0.05 = vol up 5 points; shocked vols are floored at 0).
+
+    ``Scenarios.parse("spot=-0.2:0.2:0.05,vol=-0.1:0.1:0.05")`` (start:stop:step, inclusive) or
+    explicit lists ``spot=-0.1;0;0.1``; ``Scenarios.default()`` is spot -20 %..+20 % by 5 % x vol
+    -10..+10 points by 5 (9 x 5).
+    """
+
+    spot_shocks: tuple[float, ...]
+    vol_shocks: tuple[float, ...] = (0.0,)
+
+    def __post_init__(self) -> None:
+        for name in ("spot_shocks", "vol_shocks"):
+            values = getattr(self, name)
+            if not values or not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+                raise ValueError(f"Scenarios.{name} must be a non-empty sequence of finite numbers, got {values!r}")
+        if any(v <= -1 for v in self.spot_shocks):
+            raise ValueError(f"Scenarios.spot_shocks must be > -1 (a relative move), got {self.spot_shocks!r}")
+
+    @classmethod
+    def default(cls) -> Scenarios:
+        return cls.parse("spot=-0.2:0.2:0.05,vol=-0.1:0.1:0.05")
+
+    @classmethod
+    def parse(cls, spec: str) -> Scenarios:
+        parts: dict[str, tuple[float, ...]] = {}
+        for item in spec.split(","):
+            if not item.strip():
+                continue
+            key, _, body = item.partition("=")
+            key = key.strip().lower()
+            if key not in ("spot", "vol") or not body:
+                raise ValueError(f"scenario spec {spec!r}: expected items like spot=-0.2:0.2:0.05 or vol=-0.1;0;0.1")
+            try:
+                if ":" in body:
+                    start, stop, step = (float(x) for x in body.split(":"))
+                    if step <= 0:
+                        raise ValueError
+                    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+                    values = tuple(round(start + i * step, 12) for i in range(count))
+                else:
+                    values = tuple(float(x) for x in body.split(";"))
+            except ValueError:
+                raise ValueError(f"scenario spec {spec!r}: cannot read {item!r} (start:stop:step with step > 0, or a;b;c)") from None
+            parts[key] = values
+        if "spot" not in parts:
+            raise ValueError(f"scenario spec {spec!r} has no spot shocks")
+        return cls(parts["spot"], parts.get("vol", (0.0,)))
+
+    @property
+    def size(self) -> int:
+        return len(self.spot_shocks) * len(self.vol_shocks)
+
+    def pairs(self) -> list[tuple[float, float]]:
+        return [(s, v) for s in self.spot_shocks for v in self.vol_shocks]
+
+
+@dataclass
+class RiskResult:
+    """The job's outputs (pandas DataFrames) and run summary.
+
+    ``positions``: one row per valid position (``POSITION_COLUMNS``), or None when they were only
+    written to disk; ``by_underlying``: indexed by underlying, sums of value and position Greeks plus
+    the desk conventions; ``ladder``: P&L per (underlying, spot_shock, vol_shock); ``trades``: the
+    hedge trades per underlying; ``invalid``: rows set aside with a reason; ``summary``: counts,
+    backend, device, versions, timings.
+    """
+
+    positions: pd.DataFrame | None
+    by_underlying: pd.DataFrame
+    ladder: pd.DataFrame
+    trades: pd.DataFrame
+    invalid: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def _batches(book: Any, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | None, str]:
+    """``(batches, total rows or None, description)`` for a path, DataFrame or Arrow table."""
+    if isinstance(book, pd.DataFrame):
+        check_book_columns(book.columns)
+        n = len(book)
+        return (book.iloc[i : i + chunk_rows] for i in range(0, n, chunk_rows)), n, f"DataFrame of {n:,} rows"
+    if isinstance(book, pa.Table):
+        check_book_columns(book.column_names)
+        n = book.num_rows
+        return (book.slice(i, chunk_rows).to_pandas() for i in range(0, n, chunk_rows)), n, f"Arrow table of {n:,} rows"
+    path = Path(book)
+    if not path.exists():
+        raise BookError(f"book: no such file {str(path)!r}")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        pf = pq.ParquetFile(path)
+        check_book_columns(pf.schema_arrow.names)
+        n = pf.metadata.num_rows
+        return (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)), n, str(path)
+    if name.endswith((".csv", ".csv.gz")):
+        import pyarrow.csv as pacsv
+
+        convert = pacsv.ConvertOptions(column_types={"position_id": pa.string(), "underlying": pa.string()}, strings_can_be_null=True)
+        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert)
+        check_book_columns(reader.schema.names)
+        return _rebatch((b.to_pandas() for b in reader), chunk_rows), None, str(path)
+    raise BookError(f"book: cannot read {str(path)!r}; give a .parquet or .csv file, a DataFrame or an Arrow table")
+
+
+def _rebatch(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Frames of exactly ``rows`` rows (the last may be shorter) from frames of any size."""
+    pending: list[pd.DataFrame] = []
+    count = 0
+    for f in frames:
+        pending.append(f)
+        count += len(f)
+        while count >= rows:
+            whole = pd.concat(pending, ignore_index=True)
+            yield whole.iloc[:rows]
+            rest = whole.iloc[rows:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if count:
+        yield pd.concat(pending, ignore_index=True)
+
+
+def fingerprint(book: Any) -> str:
+    """A fingerprint of the input: for files size, mtime and a hash of the first and last MiB; for
+    in-memory tables a hash of their contents."""
+    h = hashlib.sha256()
+    if isinstance(book, pd.DataFrame | pa.Table):
+        frame = book if isinstance(book, pd.DataFrame) else book.to_pandas()
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return "mem:" + h.hexdigest()[:32]
+    path = Path(book)
+    st = path.stat()
+    h.update(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if st.st_size > 1 << 20:
+            f.seek(max(0, st.st_size - (1 << 20)))
+            h.update(f.read())
+    return "file:" + h.hexdigest()[:32]
+
+
+# --- one partition --------------------------------------------------------------------------------
+
+
+@dataclass
+class PartResult:
+    """What a partition contributes: its positions and invalid rows, and float64 sums per
+    underlying (``sums``: SUMS x n_underlyings) and per scenario (``ladder``: n_scenarios x n_underlyings)."""
+
+    index: int
+    rows: int
+    positions: pd.DataFrame
+    invalid: pd.DataFrame
+    sums: np.ndarray
+    ladder: np.ndarray
+    seconds: float
+
+
+def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
+    """Sums of ``values`` by ``codes`` (0 ... n-1) computed on the backend, returned to the host."""
+    if bk.name == "jax":
+        import jax
+
+        return np.asarray(to_numpy(jax.ops.segment_sum(values, codes, num_segments=n)), dtype=np.float64)
+    if bk.name == "cupy":  # pragma: no cover - GPU only
+        out = bk.xp.zeros(n, dtype=values.dtype)
+        bk.xp.add.at(out, codes, values)
+        return np.asarray(to_numpy(out), dtype=np.float64)
+    return np.bincount(codes, weights=values, minlength=n)
+
+
+def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]]) -> Callable[..., dict]:
+    """``kernel(xp, sp, S, K, T, vol, r, q, phi, w) -> {"s<j>": w x (V(S(1+ds_j), vol+dv_j) - V(S, vol))}``:
+    every scenario of the ladder in one pass over the positions, sharing what the scenarios have in
+    common (log-moneyness, sqrt(T), discount factors). Same generalised Black formula as
+    :mod:`gpu_hedge._pricing.black_scholes` (b = r - q for bsm, 0 for black76); a shocked vol is
+    floored at 0, where the price is the discounted intrinsic value. Positions are before expiry."""
+    forward = model == "black76"
+
+    def price(xp: Any, sp: Any, s: Any, lnsk: Any, k_disc: Any, s_disc: Any, b: Any, T: Any, sqrtT: Any, v: Any, phi: Any) -> Any:
+        sv = v * sqrtT
+        ok = sv > 0
+        d1 = (lnsk + (b + 0.5 * v * v) * T) / xp.where(ok, sv, 1.0)
+        p = phi * (s * s_disc * sp.ndtr(phi * d1) - k_disc * sp.ndtr(phi * (d1 - sv)))
+        return xp.where(ok, xp.maximum(p, 0.0), xp.maximum(phi * (s * s_disc - k_disc), 0.0))
+
+    def kernel(xp: Any, sp: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, w: Any) -> dict:
+        sqrtT = xp.sqrt(T)
+        disc = xp.exp(-r * T)
+        s_disc, b = (disc, 0.0) if forward else (xp.exp(-q * T), r - q)
+        k_disc = K * disc
+        lnsk = xp.log(S / K)
+        base = price(xp, sp, S, lnsk, k_disc, s_disc, b, T, sqrtT, vol, phi)
+        out = {}
+        for j, (ds, dv) in enumerate(pairs):
+            v = xp.maximum(vol + dv, 0.0) if dv else vol
+            p = price(xp, sp, S * (1.0 + ds), lnsk + math.log1p(ds), k_disc, s_disc, b, T, sqrtT, v, phi)
+            out[f"s{j}"] = (p - base) * w
+        return out
+
+    return kernel
+
+
+def process_partition(
+    index: int, frame: pd.DataFrame, first_row: int, market: Market, valuation_date: Any, scenarios: Scenarios | None,
+    backend: Any, dtype: str, keep_positions: bool = True,
+) -> PartResult:  # fmt: skip
+    """Validate, price and reduce one partition of the book (a pure function of its arguments, so it
+    runs the same on a Dask worker)."""
+    t0 = time.perf_counter()
+    bk = get_backend(backend)
+    chk = validate(frame.reset_index(drop=True), market, valuation_date, first_row)
+    n_u = market.size
+    sums = np.zeros((len(SUMS), n_u))
+    ladder = np.zeros((scenarios.size if scenarios else 0, n_u))
+    n = chk.strike.size
+    positions = pd.DataFrame({c: pd.Series(dtype="float64") for c in POSITION_COLUMNS})
+    if n:
+        spot = market.spot[chk.und_code]
+        rate = market.rate[chk.und_code]
+        div = market.div[chk.und_code]
+        greeks = {name: np.empty(n) for name in GREEKS}
+        base = np.empty(n)
+        models = [("bsm", chk.model == 0), ("black76", chk.model == 1)]
+        dev: dict[str, Any] = {}
+        for model, mask in models:
+            if not mask.any():
+                continue
+            sel = slice(None) if mask.all() else mask
+            args = [bk.asarray(a[sel], dtype=dtype) for a in (spot, chk.strike, chk.tau, chk.vol, rate, div, chk.phi)]
+            kernel = black_kernel(model, GREEKS, regular_only=True)
+            out = bk.elementwise(kernel, args, GREEKS, getattr(bk.xp, dtype), key=("risk", model))
+            for name in GREEKS:
+                greeks[name][sel] = to_numpy(out[name])
+            base[sel] = greeks["price"][sel]
+            dev[model] = (args, mask, out["price"])
+        weight = chk.weight
+        codes = chk.und_code
+        per = {name: greeks[name] * weight for name in GREEKS}
+        sums[0] = np.bincount(codes, minlength=n_u)
+        sums[1] = _segment_sum(bk, bk.asarray(codes), bk.asarray(per["price"]), n_u)
+        for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"), start=2):
+            sums[i] = _segment_sum(bk, bk.asarray(codes), bk.asarray(per[name]), n_u)
+        if scenarios is not None:
+            pairs = scenarios.pairs()
+            names = tuple(f"s{j}" for j in range(len(pairs)))
+            for model, (args, mask, _) in dev.items():
+                w = bk.asarray(weight[mask] if not mask.all() else weight, dtype=dtype)
+                c = bk.asarray(codes[mask] if not mask.all() else codes)
+                pnl = bk.elementwise(
+                    ladder_kernel(model, pairs), [*args, w], names, getattr(bk.xp, dtype), key=("ladder", model, tuple(pairs))
+                )
+                for j, name in enumerate(names):
+                    ladder[j] += _segment_sum(bk, c, pnl[name], n_u)
+        if keep_positions:
+            positions = pd.DataFrame(
+                {
+                    "position_id": chk.position_id.astype(str).to_numpy(),
+                    "underlying": chk.underlying.to_numpy(),
+                    **greeks,
+                    "value": per["price"],
+                    **{f"position_{name}": per[name] for name in ("delta", "gamma", "vega", "theta", "rho")},
+                }
+            )
+    return PartResult(index, len(frame), positions, chk.invalid, sums, ladder, time.perf_counter() - t0)
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write atomically: a temporary file renamed over the target."""
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _save_part(part: PartResult, parts: Path) -> None:
+    stem = f"{part.index:06d}"
+    _write_parquet(part.positions, parts / f"positions-{stem}.parquet")
+    _write_parquet(part.invalid.astype({"row": "int64"}), parts / f"invalid-{stem}.parquet")
+    tmp = parts / f"sums-{stem}.npz.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, sums=part.sums, ladder=part.ladder, rows=np.array([part.rows]), seconds=np.array([part.seconds]))
+    os.replace(tmp, parts / f"sums-{stem}.npz")  # written last: its presence marks the partition done
+
+
+def _load_part(index: int, parts: Path, keep_positions: bool) -> PartResult | None:
+    stem = f"{index:06d}"
+    sums_path = parts / f"sums-{stem}.npz"
+    if not sums_path.exists():
+        return None
+    with np.load(sums_path) as z:
+        sums, ladder, rows, seconds = z["sums"], z["ladder"], int(z["rows"][0]), float(z["seconds"][0])
+    positions = pd.read_parquet(parts / f"positions-{stem}.parquet") if keep_positions else pd.DataFrame()
+    invalid = pd.read_parquet(parts / f"invalid-{stem}.parquet")
+    return PartResult(index, rows, positions, invalid, sums, ladder, seconds)
+
+
+def _manifest(book: Any, market: Market, params: dict[str, Any]) -> dict[str, Any]:
+    market_hash = hashlib.sha256()
+    for a in (market.spot, market.vol, market.rate, market.div):
+        market_hash.update(np.ascontiguousarray(a).tobytes())
+    market_hash.update("|".join(map(str, market.names)).encode())
+    return {"version": MANIFEST_VERSION, "book": fingerprint(book), "market": market_hash.hexdigest()[:32], "params": params}
+
+
+# --- the job --------------------------------------------------------------------------------------
+
+
+def risk(
+    book: Any,
+    market: Any,
+    *,
+    scenarios: Scenarios | str | None = None,
+    backend: Any = "auto",
+    dtype: str = "float64",
+    chunk_rows: int | None = None,
+    valuation_date: Any = None,
+    on_invalid: str = "raise",
+    hedges: Any = None,
+    strategy: Any = None,
+    costs: Any = None,
+    lot_size: float | None = 1,
+    out: str | os.PathLike | None = None,
+    keep_positions: bool | None = None,
+    dask: Any = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> RiskResult:
+    """Run the risk job on ``book`` (Parquet/CSV path, DataFrame or Arrow table) against ``market``
+    (path, DataFrame or table; see :mod:`gpu_hedge._book.schema` for both schemas).
+
+    ``scenarios``: a :class:`Scenarios`, a spec string (``"spot=-0.2:0.2:0.05,vol=-0.1:0.1:0.05"``) or
+    ``"default"``; None for no ladder. ``on_invalid="raise"`` (default) stops at the first partition
+    with invalid rows and lists them by ``position_id``, column and value; ``"skip"`` sets them aside
+    in ``.invalid`` with a reason and goes on. Every input row ends in ``positions`` or ``invalid``
+    (``summary["rows_read"] == summary["rows_valid"] + summary["rows_invalid"]``).
+
+    Hedge trades: per underlying the book's delta (shares) against ``hedges`` (a table of
+    ``underlying``, ``holding`` in shares; absent = 0) through :func:`gpu_hedge.rebalance` with
+    ``strategy`` (default ``Periodic()``: back to delta-neutral), ``costs`` and ``lot_size``.
+
+    ``out``: a directory for ``positions.parquet``, ``by_underlying.parquet``, ``ladder.parquet``,
+    ``trades.parquet``, ``invalid.parquet`` and ``summary.json``, with resumable per-partition results
+    under ``parts/``. ``keep_positions`` (default: True without ``out``, False with it) returns the
+    per-position table in memory too. ``dask``: a ``dask.distributed.Client``; partitions run on its
+    workers. ``progress(rows_done, rows_total_or_None)`` is called after each partition.
+    """
+    t_start = time.perf_counter()
+    if on_invalid not in ("raise", "skip"):
+        raise ValueError(f"on_invalid = {on_invalid!r} must be 'raise' or 'skip'")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
+    chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows = {chunk_rows} must be >= 1")
+    if isinstance(scenarios, str):
+        scenarios = Scenarios.default() if scenarios == "default" else Scenarios.parse(scenarios)
+    bk = get_backend(backend)
+    mkt = read_market(market)
+    batches, total, source = _batches(book, chunk_rows)
+    keep = (out is None) if keep_positions is None else bool(keep_positions)
+    params = {
+        "scenarios": None if scenarios is None else [list(scenarios.spot_shocks), list(scenarios.vol_shocks)],
+        "dtype": dtype, "chunk_rows": chunk_rows, "valuation_date": None if valuation_date is None else str(valuation_date),
+        "on_invalid": on_invalid,
+    }  # fmt: skip
+    parts_dir = None
+    if out is not None:
+        out = Path(out)
+        parts_dir = out / "parts"
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        manifest = _manifest(book, mkt, params)
+        mpath = out / "manifest.json"
+        if mpath.exists() and json.loads(mpath.read_text()) != json.loads(json.dumps(manifest, default=str)):
+            # another input or other parameters: earlier partitions are not ours to reuse
+            for f in parts_dir.iterdir():
+                f.unlink()
+        _write_json(manifest, mpath)
+
+    results: list[PartResult] = []
+    resumed = 0
+    rows_done = 0
+
+    def finish(part: PartResult) -> None:
+        nonlocal rows_done
+        if len(part.invalid) and on_invalid == "raise":
+            raise BookError(
+                f"book: {len(part.invalid)} invalid row(s) in rows {part.index * chunk_rows:,}-{part.index * chunk_rows + part.rows - 1:,} "
+                f"(use on_invalid='skip' / --on-invalid skip to set them aside):\n{describe_invalid(part.invalid)}"
+            )
+        if parts_dir is not None:
+            _save_part(part, parts_dir)
+            if not keep:
+                part.positions = pd.DataFrame()
+        results.append(part)
+        rows_done += part.rows
+        if progress is not None:
+            progress(rows_done, total)
+
+    run_args = (mkt, valuation_date, scenarios, bk.name if dask is not None else bk, dtype, keep or parts_dir is not None)
+    pending: list[Any] = []
+    for index, frame in enumerate(batches):
+        if parts_dir is not None:
+            done = _load_part(index, parts_dir, keep)
+            if done is not None:
+                resumed += 1
+                results.append(done)
+                rows_done += done.rows
+                continue
+        if dask is None:
+            finish(process_partition(index, frame, index * chunk_rows, *run_args))
+        else:
+            pending.append(dask.submit(process_partition, index, frame, index * chunk_rows, *run_args, pure=False))
+            if len(pending) >= 2 * max(1, len(dask.scheduler_info().get("workers", {})) or 1):
+                finish(pending.pop(0).result())
+    for fut in pending:
+        finish(fut.result())
+    results.sort(key=lambda p: p.index)
+    t_compute = time.perf_counter() - t_start
+    return _assemble(results, mkt, scenarios, bk, out, keep, hedges, strategy, costs, lot_size, source, resumed, t_start, t_compute)
+
+
+def _assemble(
+    results: list[PartResult], mkt: Market, scenarios: Scenarios | None, bk: Backend, out: Path | None, keep: bool, hedges: Any,
+    strategy: Any, costs: Any, lot_size: float | None, source: str, resumed: int, t_start: float, t_compute: float,
+) -> RiskResult:  # fmt: skip
+    n_u = mkt.size
+    sums = np.zeros((len(SUMS), n_u))
+    ladder_sum = np.zeros((scenarios.size if scenarios else 0, n_u))
+    for p in results:  # in partition order: the same float sums whoever computed each partition
+        sums += p.sums
+        ladder_sum += p.ladder
+    by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(mkt.names, name="underlying"))
+    by["positions"] = by["positions"].astype(np.int64)
+    by.insert(1, "spot", mkt.spot)
+    by["dollar_delta"] = by["delta"] * mkt.spot
+    by["dollar_gamma_1pct"] = by["gamma"] * mkt.spot**2 / 100.0
+    by["vega_per_point"] = by["vega"] / 100.0
+    by["theta_per_day"] = by["theta"] / 365.0
+    by = by[by["positions"] > 0]
+    if scenarios is not None:
+        pairs = scenarios.pairs()
+        ladder = pd.DataFrame(
+            {
+                "underlying": np.tile(np.asarray(mkt.names, dtype=object), len(pairs)),
+                "spot_shock": np.repeat([s for s, _ in pairs], n_u),
+                "vol_shock": np.repeat([v for _, v in pairs], n_u),
+                "pnl": ladder_sum.reshape(-1),
+            }
+        )
+        ladder = ladder[ladder["underlying"].isin(by.index)].reset_index(drop=True)
+    else:
+        ladder = pd.DataFrame({"underlying": pd.Series(dtype=object), "spot_shock": [], "vol_shock": [], "pnl": []})
+    trades = _trades(by, hedges, strategy, costs, lot_size)
+    invalid = pd.concat([p.invalid for p in results], ignore_index=True) if results else pd.DataFrame(columns=INVALID_COLUMNS)
+    positions = pd.concat([p.positions for p in results], ignore_index=True) if keep and results else None
+    rows_read = int(sum(p.rows for p in results))
+    rows_invalid = len(invalid)
+    summary = {
+        "source": source,
+        "rows_read": rows_read,
+        "rows_valid": rows_read - rows_invalid,
+        "rows_invalid": rows_invalid,
+        "partitions": len(results),
+        "partitions_resumed": resumed,
+        "underlyings": int(len(by)),
+        "scenarios": 0 if scenarios is None else scenarios.size,
+        "backend": bk.name,
+        "device": bk.device,
+        "versions": _versions(),
+        "timings": {"compute_s": round(t_compute, 3), "partition_s_sum": round(sum(p.seconds for p in results), 3)},
+    }
+    result = RiskResult(positions, by, ladder, trades, invalid, summary)
+    if out is not None:
+        t0 = time.perf_counter()
+        _write_outputs(result, Path(out), results)
+        summary["timings"]["write_s"] = round(time.perf_counter() - t0, 3)
+        summary["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
+        _write_json(summary, Path(out) / "summary.json")
+    else:
+        summary["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
+    return result
+
+
+def _trades(by: pd.DataFrame, hedges: Any, strategy: Any, costs: Any, lot_size: float | None) -> pd.DataFrame:
+    from .._hedging import Costs, Periodic, rebalance
+
+    holding = pd.Series(0.0, index=by.index)
+    if hedges is not None:
+        h = (
+            hedges
+            if isinstance(hedges, pd.DataFrame)
+            else pd.read_parquet(hedges)
+            if str(hedges).endswith(".parquet")
+            else pd.read_csv(hedges)
+        )
+        missing = [c for c in ("underlying", "holding") if c not in h.columns]
+        if missing:
+            raise BookError(f"hedges: missing column(s) {', '.join(missing)} (expected underlying, holding in shares)")
+        h = h.assign(underlying=h["underlying"].astype(str)).groupby("underlying")["holding"].sum()
+        unknown = sorted(set(h.index) - set(by.index))
+        if unknown:
+            raise BookError(f"hedges: underlying {unknown[0]!r} has a hedge but no valid positions in the book")
+        holding = holding.add(h.astype(np.float64), fill_value=0.0).reindex(by.index)
+    strategy = Periodic() if strategy is None else strategy
+    costs = Costs() if costs is None else costs
+    if len(by) == 0:
+        return pd.DataFrame(columns=["exposure", "holding", "trade", "new_holding", "cost", "limited"], index=by.index)
+    decision = rebalance(by["delta"].to_numpy(), holding.to_numpy(), price=by["spot"].to_numpy(), strategy=strategy, costs=costs,
+                         lot_size=lot_size, gamma=by["gamma"].to_numpy(), backend="numpy")  # fmt: skip
+    trades = np.asarray(decision.trades, dtype=np.float64)
+    return pd.DataFrame(
+        {
+            "exposure": by["delta"].to_numpy(),
+            "holding": holding.to_numpy(),
+            "trade": trades,
+            "new_holding": holding.to_numpy() + trades,
+            "trade_notional": trades * by["spot"].to_numpy(),
+            "cost": np.asarray(decision.costs, dtype=np.float64),
+            "limited": np.asarray(decision.limited, dtype=bool),
+        },
+        index=by.index,
+    )
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import pyarrow
+
+    from .. import __version__
+
+    return {"gpu_hedge": __version__, "python": platform.python_version(), "numpy": numpy.__version__, "pandas": pd.__version__,
+            "pyarrow": pyarrow.__version__}  # fmt: skip
+
+
+def _write_outputs(result: RiskResult, out: Path, parts: Sequence[PartResult]) -> None:
+    """Final files, each written atomically; positions.parquet is streamed from the partitions."""
+    parts_dir = out / "parts"
+    tmp = out / "positions.parquet.tmp"
+    schema = None
+    writer = None
+    try:
+        for p in parts:
+            table = pq.read_table(parts_dir / f"positions-{p.index:06d}.parquet")
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+            writer.write_table(table.cast(schema))
+        if writer is None:
+            pq.write_table(pa.Table.from_pandas(pd.DataFrame({c: pd.Series(dtype="float64") for c in POSITION_COLUMNS})), tmp)
+    finally:
+        if writer is not None:
+            writer.close()
+    os.replace(tmp, out / "positions.parquet")
+    _write_parquet(result.by_underlying.reset_index(), out / "by_underlying.parquet")
+    _write_parquet(result.ladder, out / "ladder.parquet")
+    _write_parquet(result.trades.reset_index(), out / "trades.parquet")
+    _write_parquet(result.invalid.astype({"row": "int64"}) if len(result.invalid) else result.invalid, out / "invalid.parquet")

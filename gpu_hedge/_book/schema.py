@@ -1,0 +1,261 @@
+"""The book and market-data schemas of the risk job, and row-level validation.
+
+Book (Parquet, CSV, a pandas DataFrame or an Arrow table), one row per position:
+
+========================  =========  ===========================================================
+column                    required   meaning
+========================  =========  ===========================================================
+``position_id``           yes        any unique key (string or integer), reported with every error
+``underlying``            yes        name of the underlying; must appear in the market data
+``option_type``           yes        ``C``/``P``/``call``/``put`` (any case)
+``strike``                yes        > 0
+``expiry``                one of     expiry date (needs the job's ``valuation_date``), ACT/365
+``expiry_years``          the two    years to expiry, > 0
+``quantity``              yes        signed number of contracts (negative = short)
+``multiplier``            no         shares per contract, > 0 (default 100)
+``vol``                   no         the position's implied vol (decimal); empty -> market vol
+``model``                 no         ``bsm`` (default), ``black76`` (the underlying's price is a
+                                     forward/futures price; its ``div`` is ignored)
+========================  =========  ===========================================================
+
+Market data, one row per underlying: ``underlying``, ``spot`` (> 0), ``vol`` (decimal, > 0; used
+where a position has none), ``rate`` and ``div`` (continuously compounded decimals).
+
+Any other column is an error (a typo would otherwise be silently ignored). Row problems (NaN,
+strike <= 0, unknown option type or model, underlying missing from the market data, expired, bad
+quantity, multiplier or vol) are collected per row with the column, the value and a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BOOK_REQUIRED = ("position_id", "underlying", "option_type", "strike", "quantity")
+BOOK_OPTIONAL = ("expiry", "expiry_years", "multiplier", "vol", "model")
+MARKET_COLUMNS = ("underlying", "spot", "vol", "rate", "div")
+MODELS = ("bsm", "black76")
+INVALID_COLUMNS = ("position_id", "row", "column", "value", "reason")
+
+_TYPES = {"c": 1.0, "call": 1.0, "p": -1.0, "put": -1.0}
+
+
+class BookError(ValueError):
+    """Invalid book or market data; the message lists the first offending rows."""
+
+
+def check_book_columns(columns: Any) -> None:
+    cols = list(columns)
+    missing = [c for c in BOOK_REQUIRED if c not in cols]
+    if "expiry" not in cols and "expiry_years" not in cols:
+        missing.append("expiry or expiry_years")
+    unknown = [c for c in cols if c not in BOOK_REQUIRED + BOOK_OPTIONAL]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(BOOK_REQUIRED + BOOK_OPTIONAL)})")
+    if problems:
+        raise BookError("book: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Market:
+    """Validated market data: ``names`` (underlyings, in order) and float64 arrays by position in it."""
+
+    names: pd.Index
+    spot: np.ndarray
+    vol: np.ndarray
+    rate: np.ndarray
+    div: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+
+def read_market(market: Any) -> Market:
+    """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row."""
+    df = _frame(market, "market")
+    missing = [c for c in MARKET_COLUMNS if c not in df.columns]
+    unknown = [c for c in df.columns if c not in MARKET_COLUMNS]
+    if missing or unknown:
+        parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unknown column(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        )
+        raise BookError("market data: " + "; ".join(parts))
+    names = df["underlying"].astype(str)
+    dup = names[names.duplicated()]
+    if len(dup):
+        raise BookError(f"market data: underlying {dup.iloc[0]!r} appears more than once")
+    out = {}
+    for col, rule in (("spot", "> 0"), ("vol", "> 0"), ("rate", "finite"), ("div", "finite")):
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(v) | ((v <= 0) if rule == "> 0" else False)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise BookError(f"market data: {col} = {df[col].iloc[i]!r} for underlying {names.iloc[i]!r} must be {rule}")
+        out[col] = v
+    return Market(pd.Index(names), out["spot"], out["vol"], out["rate"], out["div"])
+
+
+def _frame(source: Any, what: str) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    if hasattr(source, "to_pandas"):
+        return source.to_pandas()
+    path = str(source)
+    if path.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if path.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path)
+    raise BookError(f"{what}: cannot read {source!r}; give a .parquet or .csv path, a DataFrame or an Arrow table")
+
+
+@dataclass
+class Checked:
+    """A validated chunk: ``ok`` rows as float64 arrays, and the ``invalid`` rows (DataFrame)."""
+
+    position_id: pd.Series
+    underlying: pd.Series
+    und_code: np.ndarray
+    phi: np.ndarray
+    strike: np.ndarray
+    tau: np.ndarray
+    weight: np.ndarray  # quantity x multiplier
+    vol: np.ndarray
+    model: np.ndarray  # 0 bsm, 1 black76
+    invalid: pd.DataFrame
+
+
+def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: int) -> Checked:
+    """Check one chunk of the book row by row; rows with any problem go to ``invalid`` (first
+    problem per row: column, value and reason) and the rest come back as arrays."""
+    n = len(df)
+    rows = np.arange(first_row, first_row + n)
+    reason = np.full(n, "", dtype=object)
+    column = np.full(n, "", dtype=object)
+    value = np.full(n, None, dtype=object)
+
+    def flag(mask: np.ndarray, col: str, values: Any, why: str) -> None:
+        new = mask & (reason == "")
+        if new.any():
+            reason[new] = why
+            column[new] = col
+            vals = np.asarray(values, dtype=object)
+            value[new] = vals[new] if vals.shape == (n,) else values
+
+    def numeric(col: str) -> np.ndarray:
+        return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+
+    pid = df["position_id"]
+    flag(pid.isna().to_numpy(), "position_id", pid.to_numpy(dtype=object), "position_id is missing")
+
+    und = df["underlying"]
+    und_cat = pd.Categorical(und)  # few distinct names: map those, then index by code
+    und_codes = np.asarray(und_cat.codes)
+    known = market.names.get_indexer(pd.Index(und_cat.categories.astype(str)))
+    code = np.where(und_codes >= 0, known[np.maximum(und_codes, 0)] if known.size else -1, -1)
+    und_str = pd.Series(np.asarray(und_cat.categories.astype(str), dtype=object)[np.maximum(und_codes, 0)] if len(und_cat.categories) else
+                        np.full(n, "", dtype=object))  # fmt: skip
+    flag(und_codes < 0, "underlying", und.to_numpy(dtype=object), "underlying is missing")
+    flag(code < 0, "underlying", und.to_numpy(dtype=object), "underlying is not in the market data")
+
+    phi = _map_words(df["option_type"], _TYPES)
+    flag(np.isnan(phi), "option_type", df["option_type"].to_numpy(dtype=object), "unknown option_type (use C, P, call or put)")
+
+    strike = numeric("strike")
+    flag(np.isnan(strike), "strike", df["strike"].to_numpy(dtype=object), "strike is missing or not a number")
+    flag(~(strike > 0) | ~np.isfinite(strike), "strike", df["strike"].to_numpy(dtype=object), "strike must be finite and > 0")
+
+    if "expiry_years" in df.columns and df["expiry_years"].notna().any():
+        tau = numeric("expiry_years")
+        raw_tau = df["expiry_years"].to_numpy(dtype=object)
+        if "expiry" in df.columns:  # rows giving a date instead
+            use_date = np.isnan(tau) & df["expiry"].notna().to_numpy()
+            if use_date.any():
+                tau = np.where(use_date, _years(df["expiry"], valuation_date), tau)
+        flag(np.isnan(tau), "expiry_years", raw_tau, "expiry is missing or not a number")
+        flag(~np.isfinite(tau), "expiry_years", raw_tau, "expiry must be finite")
+        flag(tau <= 0, "expiry_years", raw_tau, "expired (expiry_years <= 0)")
+    else:
+        if valuation_date is None:
+            raise BookError("book: the expiry column holds dates; give the valuation date (valuation_date=... / --valuation-date)")
+        tau = _years(df["expiry"], valuation_date)
+        raw = df["expiry"].to_numpy(dtype=object)
+        flag(np.isnan(tau), "expiry", raw, "expiry is missing or not a date")
+        flag(tau <= 0, "expiry", raw, f"expired (expiry on or before the valuation date {valuation_date})")
+
+    qty = numeric("quantity")
+    flag(~np.isfinite(qty), "quantity", df["quantity"].to_numpy(dtype=object), "quantity is missing or not a finite number")
+
+    if "multiplier" in df.columns:
+        mult = numeric("multiplier")
+        given = df["multiplier"].notna().to_numpy()
+        flag(given & ~(np.isfinite(mult) & (mult > 0)), "multiplier", df["multiplier"].to_numpy(dtype=object), "multiplier must be > 0")
+        mult = np.where(given, mult, 100.0)
+    else:
+        mult = np.full(n, 100.0)
+
+    vol = market.vol[np.maximum(code, 0)].copy()
+    if "vol" in df.columns:
+        pv = numeric("vol")
+        given = df["vol"].notna().to_numpy()
+        flag(
+            given & ~(np.isfinite(pv) & (pv > 0)),
+            "vol",
+            df["vol"].to_numpy(dtype=object),
+            "vol must be finite and > 0 (leave it empty to use the market vol)",
+        )
+        vol = np.where(given, pv, vol)
+
+    model = np.zeros(n, dtype=np.int8)
+    if "model" in df.columns:
+        code_m = _map_words(df["model"].fillna("bsm"), {name: float(i) for i, name in enumerate(MODELS)})
+        flag(np.isnan(code_m), "model", df["model"].to_numpy(dtype=object), f"unknown model (use {' or '.join(MODELS)})")
+        model = np.nan_to_num(code_m).astype(np.int8)
+
+    bad = reason != ""
+    invalid = pd.DataFrame(
+        {
+            "position_id": pid.to_numpy(dtype=object)[bad].astype(str),
+            "row": rows[bad],
+            "column": column[bad].astype(str),
+            "value": [repr(v) if not isinstance(v, str) else v for v in value[bad]],
+            "reason": reason[bad].astype(str),
+        }
+    )
+    ok = ~bad
+    return Checked(
+        pid[ok].reset_index(drop=True), und_str[ok].reset_index(drop=True), code[ok].astype(np.int64), phi[ok], strike[ok],
+        tau[ok], (qty * mult)[ok], vol[ok], model[ok], invalid,
+    )  # fmt: skip
+
+
+def _map_words(column: pd.Series, words: dict[str, float]) -> np.ndarray:
+    """``words[value.strip().lower()]`` per row as float64 (NaN where unknown or missing), looking up
+    each distinct value once."""
+    cat = pd.Categorical(column)
+    table = np.array([words.get(str(c).strip().lower(), np.nan) for c in cat.categories] + [np.nan], dtype=np.float64)
+    return table[np.asarray(cat.codes)]  # code -1 (missing) -> the trailing NaN
+
+
+def _years(expiry: pd.Series, valuation_date: Any) -> np.ndarray:
+    """ACT/365 years from ``valuation_date`` to each date (NaN where not a date)."""
+    if valuation_date is None:
+        raise BookError("book: the expiry column holds dates; give the valuation date (valuation_date=... / --valuation-date)")
+    when = pd.to_datetime(expiry, errors="coerce")
+    ref = pd.Timestamp(valuation_date if not isinstance(valuation_date, _dt.date) else valuation_date.isoformat())
+    days = (when - ref).dt.days.to_numpy(dtype=np.float64) if hasattr(when, "dt") else np.asarray((when - ref).days, dtype=np.float64)
+    return days / 365.0
+
+
+def describe_invalid(invalid: pd.DataFrame, limit: int = 5) -> str:
+    """The first ``limit`` invalid rows as lines 'position_id X (row i): column = value: reason'."""
+    lines = [f"  position_id {r.position_id} (row {r.row}): {r.column} = {r.value}: {r.reason}" for r in invalid.head(limit).itertuples()]
+    more = f"\n  ... and {len(invalid) - limit} more in this chunk" if len(invalid) > limit else ""
+    return "\n".join(lines) + more

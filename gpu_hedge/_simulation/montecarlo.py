@@ -19,7 +19,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -327,10 +327,15 @@ def mc_greeks(
     dt = getattr(bk.xp, dtype)
     has_vol = not isinstance(model, Heston)
     names = ("spot", "vol") if has_vol else ("spot",)
-    fn = _compiled_payoffs(
-        bk, model, names, bk.asarray(strikes_np.reshape(-1), dtype=dt), expiry, 1.0 if call else -1.0, payoff, barrier,
-        n_paths, n_steps, seed, dt, antithetic, scheme, first_path,
+    compiled = _compiled_payoffs(
+        bk, _with_params(model, **dict.fromkeys(names)), names, expiry, 1.0 if call else -1.0, payoff, barrier,
+        n_paths, n_steps, seed, str(np.dtype(dtype)), antithetic, scheme, first_path,
     )  # fmt: skip
+    strikes_dev = bk.asarray(strikes_np.reshape(-1), dtype=dt)
+
+    def fn(*values: Array) -> Array:
+        return compiled(strikes_dev, *values)
+
     primal = tuple(bk.asarray(getattr(model, n), dtype=dt) for n in names)
 
     def tangent(i: int) -> tuple:
@@ -360,15 +365,19 @@ def mc_greeks(
     return MCGreeks(out["price"], out["delta"], out["vega"], out["gamma"], se, n_paths, n_steps, payoff, method)
 
 
-def _compiled_payoffs(bk: Backend, model: Any, names: tuple[str, ...], strikes: Array, *args: Any) -> Callable[..., Array]:
-    """The jitted discounted payoffs as a function of the model fields ``names``."""
+@lru_cache(maxsize=32)
+def _compiled_payoffs(bk: Backend, template: Any, names: tuple[str, ...], *args: Any) -> Callable[..., Array]:
+    """The jitted discounted payoffs as a function of (strikes, *model fields ``names``); ``template``
+    is the model with those fields blanked, so runs that differ only in them (bumped spot or vol,
+    other strikes of the same count) share one compilation."""
     import jax
 
     keys = ("expiry", "phi", "payoff", "barrier", "n_paths", "n_steps", "seed", "dtype", "antithetic", "scheme", "first_path")
     kwargs = dict(zip(keys, args, strict=True))
+    kwargs["dtype"] = getattr(bk.xp, kwargs["dtype"])
 
-    @partial(jax.jit)
-    def fn(*values: Array) -> Array:
-        return _discounted_payoffs(bk, model, dict(zip(names, values, strict=True)), strikes=strikes, **kwargs)
+    @jax.jit
+    def fn(strikes: Array, *values: Array) -> Array:
+        return _discounted_payoffs(bk, template, dict(zip(names, values, strict=True)), strikes=strikes, **kwargs)
 
     return fn

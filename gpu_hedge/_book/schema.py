@@ -98,7 +98,7 @@ def read_market(market: Any) -> Market:
         bad = ~np.isfinite(v) | ((v <= 0) if rule == "> 0" else False)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise BookError(f"market data: {col} = {df[col].iloc[i]!r} for underlying {names.iloc[i]!r} must be {rule}")
+            raise BookError(f"market data: {col} = {df[col].iloc[i : i + 1].tolist()[0]!r} for underlying {names.iloc[i]!r} must be {rule}")
         out[col] = v
     return Market(pd.Index(names), out["spot"], out["vol"], out["rate"], out["div"])
 
@@ -172,13 +172,16 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
     flag(np.isnan(strike), "strike", df["strike"].to_numpy(dtype=object), "strike is missing or not a number")
     flag(~(strike > 0) | ~np.isfinite(strike), "strike", df["strike"].to_numpy(dtype=object), "strike must be finite and > 0")
 
-    if "expiry_years" in df.columns and df["expiry_years"].notna().any():
+    if "expiry_years" in df.columns and ("expiry" not in df.columns or df["expiry_years"].notna().any()):
         tau = numeric("expiry_years")
         raw_tau = df["expiry_years"].to_numpy(dtype=object)
-        if "expiry" in df.columns:  # rows giving a date instead
+        if "expiry" in df.columns:  # rows giving a date instead: their problems name the expiry column
             use_date = np.isnan(tau) & df["expiry"].notna().to_numpy()
             if use_date.any():
                 tau = np.where(use_date, _years(df["expiry"], valuation_date), tau)
+                raw = df["expiry"].to_numpy(dtype=object)
+                flag(use_date & np.isnan(tau), "expiry", raw, "expiry is missing or not a date")
+                flag(use_date & (tau <= 0), "expiry", raw, f"expired (expiry on or before the valuation date {valuation_date})")
         flag(np.isnan(tau), "expiry_years", raw_tau, "expiry is missing or not a number")
         flag(~np.isfinite(tau), "expiry_years", raw_tau, "expiry must be finite")
         flag(tau <= 0, "expiry_years", raw_tau, "expired (expiry_years <= 0)")

@@ -224,6 +224,19 @@ def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
     return np.bincount(codes, weights=values, minlength=n)
 
 
+def _bucket(n: int) -> int:
+    """The next power of two >= n (at least 1024): few distinct shapes for compiling backends."""
+    return max(1024, 1 << (int(n) - 1).bit_length())
+
+
+def _pad(a: np.ndarray, size: int, fill: float) -> np.ndarray:
+    if a.shape[0] == size:
+        return a
+    out = np.full(size, fill, dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
 def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]]) -> Callable[..., dict]:
     """``kernel(xp, sp, S, K, T, vol, r, q, phi, w) -> {"s<j>": w x (V(S(1+ds_j), vol+dv_j) - V(S, vol))}``:
     every scenario of the ladder in one pass over the positions, sharing what the scenarios have in
@@ -274,39 +287,33 @@ def process_partition(
         spot = market.spot[chk.und_code]
         rate = market.rate[chk.und_code]
         div = market.div[chk.und_code]
-        greeks = {name: np.empty(n) for name in GREEKS}
-        base = np.empty(n)
-        models = [("bsm", chk.model == 0), ("black76", chk.model == 1)]
-        dev: dict[str, Any] = {}
-        for model, mask in models:
-            if not mask.any():
-                continue
-            sel = slice(None) if mask.all() else mask
-            args = [bk.asarray(a[sel], dtype=dtype) for a in (spot, chk.strike, chk.tau, chk.vol, rate, div, chk.phi)]
-            kernel = black_kernel(model, GREEKS, regular_only=True)
-            out = bk.elementwise(kernel, args, GREEKS, getattr(bk.xp, dtype), key=("risk", model))
-            for name in GREEKS:
-                greeks[name][sel] = to_numpy(out[name])
-            base[sel] = greeks["price"][sel]
-            dev[model] = (args, mask, out["price"])
-        weight = chk.weight
-        codes = chk.und_code
-        per = {name: greeks[name] * weight for name in GREEKS}
+        weight, codes = chk.weight, chk.und_code
+        greeks = {name: np.empty(n) for name in GREEKS} if keep_positions else {}
+        dt = getattr(bk.xp, dtype)
+        pairs = scenarios.pairs() if scenarios is not None else []
+        names = tuple(f"s{j}" for j in range(len(pairs)))
         sums[0] = np.bincount(codes, minlength=n_u)
-        sums[1] = _segment_sum(bk, bk.asarray(codes), bk.asarray(per["price"]), n_u)
-        for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"), start=2):
-            sums[i] = _segment_sum(bk, bk.asarray(codes), bk.asarray(per[name]), n_u)
-        if scenarios is not None:
-            pairs = scenarios.pairs()
-            names = tuple(f"s{j}" for j in range(len(pairs)))
-            for model, (args, mask, _) in dev.items():
-                w = bk.asarray(weight[mask] if not mask.all() else weight, dtype=dtype)
-                c = bk.asarray(codes[mask] if not mask.all() else codes)
-                pnl = bk.elementwise(
-                    ladder_kernel(model, pairs), [*args, w], names, getattr(bk.xp, dtype), key=("ladder", model, tuple(pairs))
-                )
+        for model, mask in (("bsm", chk.model == 0), ("black76", chk.model == 1)):
+            m = int(mask.sum())
+            if not m:
+                continue
+            sel = slice(None) if m == n else mask
+            # compiling backends compile per shape: pad to a power of two with weight-0 rows
+            size = _bucket(m) if "jit" in bk.capabilities else m
+            host = [_pad(a[sel], size, fill) for a, fill in zip((spot, chk.strike, chk.tau, chk.vol, rate, div, chk.phi, weight, codes),
+                                                                 (1.0, 1.0, 1.0, 0.2, 0.0, 0.0, 1.0, 0.0, 0), strict=True)]  # fmt: skip
+            args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
+            w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
+            out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model))
+            for i, name in enumerate(GREEKS, start=1):  # segment sums on the device
+                sums[i] += _segment_sum(bk, c, out[name] * w, n_u)
+                if keep_positions:
+                    greeks[name][sel] = to_numpy(out[name])[:m]
+            if pairs:
+                pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=("ladder", model, tuple(pairs)))
                 for j, name in enumerate(names):
                     ladder[j] += _segment_sum(bk, c, pnl[name], n_u)
+        per = {name: greeks[name] * weight for name in greeks}
         if keep_positions:
             positions = pd.DataFrame(
                 {

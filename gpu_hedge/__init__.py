@@ -4,7 +4,7 @@ Importing this package imports neither CuPy nor JAX; they load when a backend ne
 """
 
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
-from ._book import BookError, RiskResult, Scenarios, risk
+from ._book import BookError, ResidentBook, RiskResult, Scenarios, generate_book, risk, write_book
 from ._hedging import (
     Costs,
     DeltaBand,
@@ -43,9 +43,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BookError",
+    "ResidentBook",
     "RiskResult",
     "Scenarios",
     "risk",
+    "generate_book",
+    "write_book",
     "Costs",
     "DeltaBand",
     "DeltaGamma",

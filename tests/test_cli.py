@@ -6,12 +6,13 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import ndtr
 from typer.testing import CliRunner
 
 import gpu_hedge
-from gpu_hedge._book import demo_book
+from gpu_hedge._book import demo_book, generate_book
 from gpu_hedge.cli import app
 
 runner = CliRunner()
@@ -42,35 +43,37 @@ def _number(output: str, label: str) -> float:
 
 def test_demo_totals_match_independent_recomputation():
     n, seed = 2000, 3
-    result = runner.invoke(app, ["demo", "--n", str(n), "--seed", str(seed), "--backend", "numpy"])
+    result = runner.invoke(app, ["demo", "--n", str(n), "--seed", str(seed), "--backend", "numpy"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "numpy" in out and "2,000" in out and "options/s" in out
+    assert "numpy" in out and "2,000 positions" in out and "positions/s" in out
+    assert "P&L ladder of" in out and "Proposed hedge trades" in out
 
-    b = demo_book(n, seed)
-    g = _bsm(b["spot"], b["strike"], b["expiry"], b["vol"], b["rate"], b["div"], b["call"])
-    w = b["quantity"] * b["multiplier"]
+    book, market = generate_book(n, seed=seed, valuation_date="2026-01-02")
+    mk = market.set_index("underlying").loc[book["underlying"].astype(str)]
+    T = (book["expiry"] - np.datetime64("2026-01-02")).dt.days.to_numpy() / 365.0
+    vol = book["vol"].fillna(pd.Series(mk["vol"].to_numpy(), index=book.index)).to_numpy()
+    S = mk["spot"].to_numpy()
+    g = _bsm(S, book["strike"].to_numpy(), T, vol, mk["rate"].to_numpy(), mk["div"].to_numpy(), (book["option_type"] == "C").to_numpy())
+    w = (book["quantity"] * book["multiplier"]).to_numpy(dtype=float)
     expected = {
         "Position value": math.fsum(w * g["price"]),
-        "Position delta": math.fsum(w * g["delta"]),
-        "Dollar delta": math.fsum(w * g["delta"] * b["spot"]),
-        "Position gamma": math.fsum(w * g["gamma"]),
-        "Position vega": math.fsum(w * g["vega"]),
-        "Position theta": math.fsum(w * g["theta"]),
-        "Position rho": math.fsum(w * g["rho"]),
+        "Dollar delta": math.fsum(w * g["delta"] * S),
+        "Dollar gamma (1%)": math.fsum(w * g["gamma"] * S * S / 100),
+        "Vega per vol point": math.fsum(w * g["vega"] / 100),
+        "Theta per day": math.fsum(w * g["theta"] / 365),
+        "Rho": math.fsum(w * g["rho"]),
     }
     for label, want in expected.items():
         got = _number(out, label)
         assert got == pytest.approx(want, rel=1e-9, abs=0.006), label  # printed to 2 decimals
 
     # Top underlying by |dollar delta| is the one an independent groupby finds.
-    dd = {}
-    for u, x in zip(b["underlying"], w * g["delta"] * b["spot"], strict=True):
-        dd[int(u)] = dd.get(int(u), 0.0) + x
-    top = max(dd, key=lambda u: abs(dd[u]))
-    top_table = out[out.index("Top 5 underlyings") :]
-    first_row = re.search(r"│\s*(\d+)\s*│", top_table)
-    assert first_row and int(first_row.group(1)) == top
+    dd = pd.Series(w * g["delta"] * S).groupby(book["underlying"].astype(str).to_numpy()).sum()
+    top = dd.abs().idxmax()
+    top_table = out[out.index("underlyings by |dollar delta|") :]
+    first_row = re.search(r"│\s*(UND\d+)\s*│", top_table)
+    assert first_row and first_row.group(1) == top
 
 
 @pytest.mark.skipif("cupy" in gpu_hedge.available_backends(), reason="CuPy can run here")

@@ -3,6 +3,7 @@
 from .aggregate import POSITION_GREEKS, BookTotals, book_greeks, totals
 from .demo import BOOK_COLUMNS, demo_book
 from .forwards import FORWARD_COLUMNS, implied_forwards
+from .generate import book_shape, expiry_calendar, generate_book, write_book
 from .quote_greeks import STANDARD_GREEKS, QuoteSummary, quote_greeks
 from .quotes import (
     LAYOUTS,
@@ -14,6 +15,7 @@ from .quotes import (
     read_spxw_eod,
     read_vendor_eod,
 )
+from .resident import ResidentBook
 from .risk import DEFAULT_CHUNK_ROWS, POSITION_COLUMNS, RiskResult, Scenarios, risk
 from .schema import BOOK_OPTIONAL, BOOK_REQUIRED, MARKET_COLUMNS, BookError
 
@@ -24,9 +26,14 @@ __all__ = [
     "MARKET_COLUMNS",
     "POSITION_COLUMNS",
     "BookError",
+    "ResidentBook",
     "RiskResult",
     "Scenarios",
     "risk",
+    "book_shape",
+    "expiry_calendar",
+    "generate_book",
+    "write_book",
     "BOOK_COLUMNS",
     "FORWARD_COLUMNS",
     "LAYOUTS",

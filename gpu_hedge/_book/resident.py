@@ -1,0 +1,179 @@
+"""A book held on the device: read and validate once, then re-run Greeks and ladders as the market moves.
+
+On a GPU the positions' arrays (strike, years to expiry, vol, weight, underlying code) stay in
+device memory; a new market (spots, vols, rates) is a few hundred numbers copied over, so an
+intraday re-run costs only the arithmetic. On a CPU the same object saves re-reading and
+re-validating the file. Evaluation runs in slices of rows; on a device out-of-memory error the slice
+halves and the work goes on (never a lost result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._backends import Backend, get_backend, to_numpy
+from .._pricing.black_scholes import black_kernel
+from .risk import GREEKS, SUMS, Scenarios, _batches, _segment_sum, ladder_kernel
+from .schema import BookError, Market, describe_invalid, read_market, validate
+
+__all__ = ["ResidentBook", "is_out_of_memory"]
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device allocation failure (CuPy's OutOfMemoryError, XLA's RESOURCE_EXHAUSTED)."""
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("OutOfMemoryError", "CUDARuntimeError") and "memory" in text.lower() or "RESOURCE_EXHAUSTED" in text
+
+
+@dataclass
+class _Rows:
+    codes: Any
+    strike: Any
+    tau: Any
+    vol_given: Any  # NaN where the market vol applies
+    phi: Any
+    weight: Any
+    model: str
+
+
+class ResidentBook:
+    """The valid positions of ``book`` on ``backend``, for repeated risk runs.
+
+    >>> import pandas as pd
+    >>> book = pd.DataFrame({"position_id": [1, 2], "underlying": ["X", "X"], "option_type": ["C", "P"],
+    ...                      "strike": [100.0, 90.0], "expiry_years": [0.5, 0.5], "quantity": [10, -5]})
+    >>> market = pd.DataFrame({"underlying": ["X"], "spot": [100.0], "vol": [0.2], "rate": [0.03], "div": [0.0]})
+    >>> rb = ResidentBook(book, market, backend="numpy")
+    >>> round(float(rb.by_underlying()["delta"].iloc[0]), 2)
+    659.32
+    >>> rb.ladder("spot=-0.1;0.1").shape
+    (2, 4)
+    """
+
+    def __init__(
+        self, book: Any, market: Any, *, backend: Any = "auto", dtype: str = "float64", valuation_date: Any = None,
+        on_invalid: str = "raise", slice_rows: int = 4_000_000,
+    ) -> None:  # fmt: skip
+        self.bk: Backend = get_backend(backend)
+        self.dtype = dtype
+        self.market: Market = read_market(market)
+        self.slice_rows = int(slice_rows)
+        parts, invalid = [], []
+        batches, _, _ = _batches(book, 1_000_000)
+        first = 0
+        for frame in batches:
+            chk = validate(frame.reset_index(drop=True), self.market, valuation_date, first)
+            first += len(frame)
+            if len(chk.invalid) and on_invalid == "raise":
+                raise BookError(f"book: {len(chk.invalid)} invalid row(s):\n{describe_invalid(chk.invalid)}")
+            invalid.append(chk.invalid)
+            ok = ~np.isin(np.arange(first - len(frame), first), chk.invalid["row"].to_numpy())
+            own = frame["vol"].notna().to_numpy()[ok] if "vol" in frame.columns else np.zeros(int(ok.sum()), dtype=bool)
+            vol_given = np.where(own, chk.vol, np.nan)
+            parts.append((chk.und_code, chk.strike, chk.tau, vol_given, chk.phi, chk.weight, chk.model))
+        self.invalid = pd.concat(invalid, ignore_index=True) if invalid else pd.DataFrame()
+        cat = [np.concatenate(x) if parts else np.zeros(0) for x in zip(*parts, strict=True)] if parts else [np.zeros(0)] * 7
+        codes, strike, tau, vol_given, phi, weight, model = cat
+        self.n = int(strike.size)
+        self._rows: list[_Rows] = []
+        for name, flag in (("bsm", 0), ("black76", 1)):
+            m = model == flag
+            if not m.any():
+                continue
+            a = self.bk.asarray
+            self._rows.append(_Rows(a(codes[m].astype(np.int64)), a(strike[m], dtype=dtype), a(tau[m], dtype=dtype),
+                                    a(vol_given[m], dtype=dtype), a(phi[m], dtype=dtype), a(weight[m], dtype=dtype), name))  # fmt: skip
+
+    def update_market(self, market: Any) -> None:
+        """Replace the market data (same underlyings, any order); the positions stay where they are."""
+        new = read_market(market)
+        missing = self.market.names.difference(new.names)
+        if len(missing):
+            raise BookError(f"market data: underlying {missing[0]!r} of the book is missing")
+        order = new.names.get_indexer(self.market.names)
+        self.market = Market(self.market.names, new.spot[order], new.vol[order], new.rate[order], new.div[order])
+
+    def _inputs(self, rows: _Rows, lo: int, hi: int) -> list[Any]:
+        xp, m = self.bk.xp, self.market
+        c = rows.codes[lo:hi]
+        take = lambda a: xp.take(self.bk.asarray(a, dtype=self.dtype), c)  # noqa: E731 - per-underlying -> per-row
+        vol = rows.vol_given[lo:hi]
+        vol = xp.where(xp.isnan(vol), take(m.vol), vol)
+        return [take(m.spot), rows.strike[lo:hi], rows.tau[lo:hi], vol, take(m.rate), take(m.div), rows.phi[lo:hi]]
+
+    def _each_slice(self, work: Any) -> None:
+        """Run ``work(rows, lo, hi)`` over slices of every row group, halving the slice on device OOM."""
+        for rows in self._rows:
+            n = int(rows.strike.shape[0])
+            lo, size = 0, max(1, self.slice_rows)
+            while lo < n:
+                hi = min(lo + size, n)
+                try:
+                    work(rows, lo, hi)
+                except Exception as exc:  # noqa: BLE001 - only allocation failures are retried
+                    if not is_out_of_memory(exc) or size == 1:
+                        raise
+                    size = max(1, size // 2)
+                    continue
+                lo = hi
+
+    def by_underlying(self) -> pd.DataFrame:
+        """Sums per underlying of value and position Greeks (same columns and units as :func:`gpu_hedge.risk`)."""
+        n_u = self.market.size
+        sums = np.zeros((len(SUMS), n_u))
+        dt = getattr(self.bk.xp, self.dtype)
+
+        def work(rows: _Rows, lo: int, hi: int) -> None:
+            out = self.bk.elementwise(black_kernel(rows.model, GREEKS, regular_only=True), self._inputs(rows, lo, hi), GREEKS, dt,
+                                      key=("resident", rows.model))  # fmt: skip
+            c, w = rows.codes[lo:hi], rows.weight[lo:hi]
+            part = np.zeros_like(sums)
+            part[0] = np.bincount(np.asarray(to_numpy(c)), minlength=n_u)
+            for i, name in enumerate(("price", "delta", "gamma", "vega", "theta", "rho"), start=1):
+                part[i] = _segment_sum(self.bk, c, out[name] * w, n_u)
+            sums[:] += part
+
+        self._each_slice(work)
+        by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(self.market.names, name="underlying"))
+        by["positions"] = by["positions"].astype(np.int64)
+        by.insert(1, "spot", self.market.spot)
+        by["dollar_delta"] = by["delta"] * self.market.spot
+        by["dollar_gamma_1pct"] = by["gamma"] * self.market.spot**2 / 100.0
+        by["vega_per_point"] = by["vega"] / 100.0
+        by["theta_per_day"] = by["theta"] / 365.0
+        return by[by["positions"] > 0]
+
+    def ladder(self, scenarios: Scenarios | str = "default") -> pd.DataFrame:
+        """Full-revaluation P&L per underlying and scenario (columns underlying, spot_shock, vol_shock, pnl)."""
+        if isinstance(scenarios, str):
+            scenarios = Scenarios.default() if scenarios == "default" else Scenarios.parse(scenarios)
+        pairs = scenarios.pairs()
+        names = tuple(f"s{j}" for j in range(len(pairs)))
+        n_u = self.market.size
+        total = np.zeros((len(pairs), n_u))
+        dt = getattr(self.bk.xp, self.dtype)
+
+        def work(rows: _Rows, lo: int, hi: int) -> None:
+            pnl = self.bk.elementwise(ladder_kernel(rows.model, pairs), [*self._inputs(rows, lo, hi), rows.weight[lo:hi]], names, dt,
+                                      key=("resident-ladder", rows.model, tuple(pairs)))  # fmt: skip
+            part = np.stack([_segment_sum(self.bk, rows.codes[lo:hi], pnl[name], n_u) for name in names])
+            total[:] += part
+
+        self._each_slice(work)
+        counts = np.zeros(n_u)
+        for rows in self._rows:
+            counts += np.bincount(np.asarray(to_numpy(rows.codes)), minlength=n_u)
+        frame = pd.DataFrame(
+            {
+                "underlying": np.tile(np.asarray(self.market.names, dtype=object), len(pairs)),
+                "spot_shock": np.repeat([s for s, _ in pairs], n_u),
+                "vol_shock": np.repeat([v for _, v in pairs], n_u),
+                "pnl": total.reshape(-1),
+            }
+        )
+        return frame[np.tile(counts > 0, len(pairs))].reset_index(drop=True)

@@ -17,6 +17,11 @@ of ``--repeat``. Implementations:
   ``gh.simulate`` on the same backend (the simulation is not timed, but the paths, 8 B x paths x
   (steps + 1), are held in memory and count in the peak). "simulate + hedge": both, end to end
   (its peak is taken separately with VmHWM after ``clear_refs``).
+- ``gpu_hedge <backend>``, "simulate + hedge, streamed" (worker ``streamed-<backend>``):
+  ``gh.hedge_simulated``, which simulates each block of paths as it hedges it and never stores the
+  path matrix; its own worker, so its peak is the whole worker's VmHWM (warm-up included) minus the
+  RSS after imports. The driver checks its per-path P&L against ``gh.hedge`` on ``gh.simulate``
+  paths of the same backend and seed: identical (difference 0) on NumPy, reported on JAX.
 - ``plain numpy loop``: what a user writes (vectorised over paths, a Python loop over the dates,
   ``scipy.special.ndtr`` for delta), with gh.hedge's ledger exactly: premium received at t0,
   each trade paid at the price plus its cost, payoff at maturity, the hedge unwound at the last
@@ -156,6 +161,50 @@ def worker_gpu_hedge(backend: str, n_paths: int, n_steps: int, repeat: int, seed
     return out
 
 
+def worker_streamed(backend: str, n_paths: int, n_steps: int, repeat: int, seed: int, pnl_path: str) -> dict[str, Any]:
+    """``gh.hedge_simulated``: simulate + hedge in one pass, the path matrix never stored. Its own process,
+    so its peak (VmHWM over the whole worker, warm-up included) holds nothing but this entry point's."""
+    import numpy as np
+
+    import gpu_hedge as gh
+
+    bk = gh.get_backend(backend)
+    bk.sync(bk.asarray(np.zeros(4)))  # initialise the device / runtime before the memory baseline
+    rss_import, maxrss_import = rss_mb(), maxrss_mb()
+    option, strategy, costs = _gh_args()
+    model = gh.GBM(SPOT, VOL, rate=RATE)
+
+    def run():
+        return gh.hedge_simulated(model, option, n_paths=n_paths, n_steps=n_steps, horizon=MATURITY, seed=seed, vol=VOL,
+                                  strategy=strategy, costs=costs, backend=bk, dtype="float64")  # fmt: skip
+
+    t0 = time.perf_counter()
+    res = run()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = run()
+        times.append(time.perf_counter() - t0)
+    peak = maxrss_mb()
+    np.save(pnl_path, res.pnl)
+    out: dict[str, Any] = {
+        "implementation": f"gpu_hedge {bk.name}", "api": "hedge_simulated", "backend": bk.name, "device": bk.device,
+        "streamed": {"times_s": times, "best_s": min(times), "first_call_s": first, "peak_rss_mb": peak,
+                     "peak_extra_mb": peak - rss_import, "peak_method": "VmHWM (whole worker)"},
+        "rss_after_imports_mb": rss_import, "maxrss_after_imports_mb": maxrss_import, "ru_maxrss_end_mb": ru_maxrss_mb(),
+        "pnl": _pnl_stats(res.pnl), "mean_cost": float(res.costs.mean()), "premium": float(res.premium[0]),
+    }  # fmt: skip
+    if bk.name == "numpy":
+        from cpu_fallback import default_chunk, default_threads
+
+        out["threads"], out["chunk"] = default_threads(), default_chunk()
+    return out
+
+
+STREAMED = "streamed-"  # worker name prefix: f"streamed-{backend}"
+
+
 # --- the plain NumPy peer ----------------------------------------------------------------------------
 
 
@@ -293,6 +342,7 @@ def worker_pfhedge(n_paths: int, n_steps: int, repeat: int, seed: int, pnl_path:
 
 
 WORKERS = {"plain": worker_plain, "pfhedge": worker_pfhedge}
+MODE_LABEL = {"hedge_only": "hedge only", "end_to_end": "simulate + hedge", "streamed": "simulate + hedge, streamed"}
 
 
 # --- driver ---------------------------------------------------------------------------------------------
@@ -332,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         if args.worker in WORKERS:
             out = WORKERS[args.worker](n_paths, args.steps, args.repeat, args.seed, args.pnl_file)
+        elif args.worker.startswith(STREAMED):
+            out = worker_streamed(args.worker[len(STREAMED) :], n_paths, args.steps, args.repeat, args.seed, args.pnl_file)
         else:
             out = worker_gpu_hedge(args.worker, n_paths, args.steps, args.repeat, args.seed, args.pnl_file)
         print(json.dumps(out))
@@ -347,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:
         console = Console(width=170)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else list(gpu_hedge.available_backends())
-    names = backends + ["plain"] + ([] if args.no_pfhedge else ["pfhedge"])
+    names = [n for b in backends for n in (b, STREAMED + b)] + ["plain"] + ([] if args.no_pfhedge else ["pfhedge"])
     tmp = tempfile.mkdtemp(prefix="gh-hedging-bench-")
     results: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -371,16 +423,22 @@ def main(argv: list[str] | None = None) -> int:
         if b != "numpy" and "numpy" in pnl and os.path.exists(other):
             # the backends draw different paths from one seed: compare on the NumPy backend's paths
             checks[f"gpu_hedge_{b}_vs_numpy_same_paths_max_abs_diff"] = float(np.max(np.abs(np.load(other) - pnl["numpy"])))
+    # hedge_simulated against gh.hedge on gh.simulate paths, same backend and seed (exact on NumPy)
+    for b in backends:
+        if STREAMED + b in pnl and b in pnl:
+            checks[f"hedge_simulated_{b}_vs_hedge_on_simulate_max_abs_diff"] = float(np.max(np.abs(pnl[STREAMED + b] - pnl[b])))
     if "pfhedge" in results and "error" not in results["pfhedge"]:
         checks["gh_on_pfhedge_paths_max_abs_diff"] = results["pfhedge"]["gh_on_pfhedge_paths_max_abs_diff"]
 
     work = n_paths * args.steps
     ok = {n: r for n, r in results.items() if "error" not in r}
     base_pf = {m: ok["pfhedge"][m]["best_s"] for m in ("hedge_only", "end_to_end")} if "pfhedge" in ok else {}
+    if "end_to_end" in base_pf:
+        base_pf["streamed"] = base_pf["end_to_end"]  # streamed rows are simulate + hedge: against pfhedge's
     base_plain = ok["plain"]["hedge_only"]["best_s"] if "plain" in ok else None
     rows = []
     for r in ok.values():
-        for mode in ("hedge_only", "end_to_end"):
+        for mode in ("hedge_only", "end_to_end", "streamed"):
             if mode not in r:
                 continue
             m = r[mode]
@@ -398,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     for impl, mode, m, r in rows:
         fx = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
         table.add_row(
-            impl, "hedge only" if mode == "hedge_only" else "simulate + hedge", f"{m['best_s']:.3f}",
+            impl, MODE_LABEL[mode], f"{m['best_s']:.3f}",
             f"{m['path_steps_per_s'] / 1e6:.1f}", fx(m["speedup_vs_pfhedge"]), fx(m["speedup_vs_plain"]),
             "-" if m.get("first_call_s") is None else f"{m['first_call_s']:.2f}", f"{m['peak_rss_mb']:.0f}",
             f"{m['peak_extra_mb']:.0f}", f"{r['pnl']['mean']:+.5f}", f"{r['pnl']['std']:.5f}",
@@ -408,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"'hedge only' for gpu_hedge and the plain loop: paths pre-simulated with gh.simulate (not timed) and held in memory "
         f"({paths_mb:.0f} MB), which the peak includes; 'peak - imports' = peak RSS (VmHWM) - RSS after the worker's imports. "
-        "'simulate + hedge' peak for gpu_hedge: VmHWM over those runs only. pfhedge: one VmHWM for the whole worker.",
+        "'simulate + hedge' peak for gpu_hedge: VmHWM over those runs only. 'simulate + hedge, streamed': gh.hedge_simulated "
+        "(paths simulated block by block as they are hedged, never stored), in its own worker: VmHWM over the whole worker "
+        "(warm-up included); its 'vs pfhedge' is against pfhedge's simulate + hedge. pfhedge: one VmHWM for the whole worker.",
         "P&L includes the premium received and the unwind cost for every row; pfhedge's compute_pl (no premium, no cost at "
         "maturity) is adjusted: + premium - cost x |final hedge| x S_T.",
     ]
@@ -435,13 +495,25 @@ def main(argv: list[str] | None = None) -> int:
         "machine": describe_machine(tuple(backends)),
         "versions": versions(),
         "settings": {
-            "n_paths": n_paths, "n_steps": args.steps, "repeat": args.repeat, "seed": args.seed, "dtype": "float64",
-            "workload": {"option": "short 1 European call", "spot": SPOT, "strike": STRIKE, "vol": VOL, "maturity": MATURITY,
-                         "rate": RATE, "model": "GBM", "strategy": "Periodic (BS delta every step)",
-                         "costs": f"proportional {COST:g} of traded notional"},
+            "n_paths": n_paths,
+            "n_steps": args.steps,
+            "repeat": args.repeat,
+            "seed": args.seed,
+            "dtype": "float64",
+            "workload": {
+                "option": "short 1 European call",
+                "spot": SPOT,
+                "strike": STRIKE,
+                "vol": VOL,
+                "maturity": MATURITY,
+                "rate": RATE,
+                "model": "GBM",
+                "strategy": "Periodic (BS delta every step)",
+                "costs": f"proportional {COST:g} of traded notional",
+            },
             "env": {k: os.environ.get(k) for k in ("GPU_HEDGE_NUM_THREADS", "GPU_HEDGE_CHUNK", "OMP_NUM_THREADS", "XLA_FLAGS")},
             "notes": lines[:2],
-        },  # fmt: skip
+        },
         "checks": checks,
         "results": list(results.values()),
     }
@@ -449,6 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = "plain_vs_gpu_hedge_numpy_max_abs_diff" in checks and not (
         checks["same_paths"] and checks["plain_vs_gpu_hedge_numpy_max_abs_diff"] <= CHECK_TOL
     )
+    stream_np = checks.get("hedge_simulated_numpy_vs_hedge_on_simulate_max_abs_diff")
+    if stream_np is not None and stream_np != 0.0:
+        console.print(f"[red]CHECK FAILED: hedge_simulated numpy vs gh.hedge on gh.simulate max |diff| = {stream_np:.3e} (want 0)")
+        failed = True
     return 1 if failed or any("error" in r for r in results.values()) else 0
 
 

@@ -533,3 +533,30 @@ def test_parquet_csv_dataframe_arrow_give_identical_results(book, tmp_path):
         assert r.summary["rows_read"] == 3000 and r.summary["partitions"] == 6, name
         for attr in OUTPUTS:
             pd.testing.assert_frame_equal(getattr(r, attr), getattr(ref, attr), check_exact=True, obj=f"{name}.{attr}")
+
+
+def test_partition_halves_on_device_out_of_memory_and_the_result_is_unchanged(monkeypatch):
+    import importlib
+
+    risk_mod = importlib.import_module("gpu_hedge._book.risk")  # the module, not gh.risk
+
+    book, market = make_book(1200), MARKET
+    expected = gh.risk(book, market, scenarios="spot=-0.1;0.1", backend="numpy", valuation_date=VALUATION)
+    real = risk_mod.process_partition
+    sizes = []
+
+    class OutOfMemoryError(Exception):
+        pass
+
+    def flaky(index, frame, first_row, *args):
+        sizes.append(len(frame))
+        if len(frame) > 400:
+            raise OutOfMemoryError("Out of memory allocating 8,000,000 bytes")
+        return real(index, frame, first_row, *args)
+
+    monkeypatch.setattr(risk_mod, "process_partition", flaky)
+    got = gh.risk(book, market, scenarios="spot=-0.1;0.1", backend="numpy", valuation_date=VALUATION)
+    assert max(s for s in sizes if s <= 400) <= 400 and sizes[0] == len(book)
+    pd.testing.assert_frame_equal(got.positions, expected.positions)
+    np.testing.assert_allclose(got.by_underlying.to_numpy(float), expected.by_underlying.to_numpy(float), rtol=1e-12)
+    np.testing.assert_allclose(got.ladder["pnl"], expected.ladder["pnl"], rtol=1e-12)

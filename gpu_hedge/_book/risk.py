@@ -44,6 +44,9 @@ GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho")
 POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
                     "position_theta", "position_rho")  # fmt: skip
 SUMS = ("positions", "value", "delta", "gamma", "vega", "theta", "rho")
+_EMPTY_POSITIONS = pa.table(
+    {c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in POSITION_COLUMNS}
+)
 #: default rows per partition: large enough to amortise per-call overheads, small enough for caches and GPUs
 DEFAULT_CHUNK_ROWS = 1_000_000
 MANIFEST_VERSION = 1
@@ -204,7 +207,7 @@ class PartResult:
 
     index: int
     rows: int
-    positions: pd.DataFrame
+    positions: pa.Table  # Arrow: built from the arrays without a copy, written as is
     invalid: pd.DataFrame
     sums: np.ndarray
     ladder: np.ndarray
@@ -282,7 +285,7 @@ def process_partition(
     sums = np.zeros((len(SUMS), n_u))
     ladder = np.zeros((scenarios.size if scenarios else 0, n_u))
     n = chk.strike.size
-    positions = pd.DataFrame({c: pd.Series(dtype="float64") for c in POSITION_COLUMNS})
+    positions = _EMPTY_POSITIONS
     if n:
         spot = market.spot[chk.und_code]
         rate = market.rate[chk.und_code]
@@ -315,7 +318,7 @@ def process_partition(
                     ladder[j] += _segment_sum(bk, c, pnl[name], n_u)
         per = {name: greeks[name] * weight for name in greeks}
         if keep_positions:
-            positions = pd.DataFrame(
+            positions = pa.table(
                 {
                     "position_id": chk.position_id.astype(str).to_numpy(),
                     "underlying": chk.underlying.to_numpy(),
@@ -327,13 +330,32 @@ def process_partition(
     return PartResult(index, len(frame), positions, chk.invalid, sums, ladder, time.perf_counter() - t0)
 
 
+def process_partition_safely(index: int, frame: pd.DataFrame, first_row: int, *args: Any) -> PartResult:
+    """:func:`process_partition`, splitting the partition in halves (recursively) when the device runs
+    out of memory, so the chunk shrinks and the job goes on; the halves' results are merged in order."""
+    from .resident import is_out_of_memory
+
+    try:
+        return process_partition(index, frame, first_row, *args)
+    except Exception as exc:  # noqa: BLE001 - only allocation failures are retried
+        if not is_out_of_memory(exc) or len(frame) < 2:
+            raise
+    half = len(frame) // 2
+    a = process_partition_safely(index, frame.iloc[:half], first_row, *args)
+    b = process_partition_safely(index, frame.iloc[half:], first_row + half, *args)
+    invalid = pd.concat([a.invalid, b.invalid], ignore_index=True)
+    positions = pa.concat_tables([a.positions, b.positions])
+    return PartResult(index, a.rows + b.rows, positions, invalid, a.sums + b.sums, a.ladder + b.ladder, a.seconds + b.seconds)
+
+
 # --- outputs --------------------------------------------------------------------------------------
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+def _write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
     """Write atomically: a temporary file renamed over the target."""
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp, compression="zstd")
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
 
 
@@ -360,7 +382,7 @@ def _load_part(index: int, parts: Path, keep_positions: bool) -> PartResult | No
         return None
     with np.load(sums_path) as z:
         sums, ladder, rows, seconds = z["sums"], z["ladder"], int(z["rows"][0]), float(z["seconds"][0])
-    positions = pd.read_parquet(parts / f"positions-{stem}.parquet") if keep_positions else pd.DataFrame()
+    positions = pq.read_table(parts / f"positions-{stem}.parquet") if keep_positions else _EMPTY_POSITIONS
     invalid = pd.read_parquet(parts / f"invalid-{stem}.parquet")
     return PartResult(index, rows, positions, invalid, sums, ladder, seconds)
 
@@ -460,7 +482,7 @@ def risk(
         if parts_dir is not None:
             _save_part(part, parts_dir)
             if not keep:
-                part.positions = pd.DataFrame()
+                part.positions = _EMPTY_POSITIONS
         results.append(part)
         rows_done += part.rows
         if progress is not None:
@@ -477,9 +499,9 @@ def risk(
                 rows_done += done.rows
                 continue
         if dask is None:
-            finish(process_partition(index, frame, index * chunk_rows, *run_args))
+            finish(process_partition_safely(index, frame, index * chunk_rows, *run_args))
         else:
-            pending.append(dask.submit(process_partition, index, frame, index * chunk_rows, *run_args, pure=False))
+            pending.append(dask.submit(process_partition_safely, index, frame, index * chunk_rows, *run_args, pure=False))
             if len(pending) >= 2 * max(1, len(dask.scheduler_info().get("workers", {})) or 1):
                 finish(pending.pop(0).result())
     for fut in pending:
@@ -522,7 +544,7 @@ def _assemble(
         ladder = pd.DataFrame({"underlying": pd.Series(dtype=object), "spot_shock": [], "vol_shock": [], "pnl": []})
     trades = _trades(by, hedges, strategy, costs, lot_size)
     invalid = pd.concat([p.invalid for p in results], ignore_index=True) if results else pd.DataFrame(columns=INVALID_COLUMNS)
-    positions = pd.concat([p.positions for p in results], ignore_index=True) if keep and results else None
+    positions = pa.concat_tables([p.positions for p in results]).to_pandas() if keep and results else None
     rows_read = int(sum(p.rows for p in results))
     rows_invalid = len(invalid)
     summary = {
@@ -616,7 +638,7 @@ def _write_outputs(result: RiskResult, out: Path, parts: Sequence[PartResult]) -
                 writer = pq.ParquetWriter(tmp, schema, compression="zstd")
             writer.write_table(table.cast(schema))
         if writer is None:
-            pq.write_table(pa.Table.from_pandas(pd.DataFrame({c: pd.Series(dtype="float64") for c in POSITION_COLUMNS})), tmp)
+            pq.write_table(_EMPTY_POSITIONS, tmp)
     finally:
         if writer is not None:
             writer.close()

@@ -146,14 +146,17 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
         if new.any():
             reason[new] = why
             column[new] = col
-            vals = np.asarray(values, dtype=object)
-            value[new] = vals[new] if vals.shape == (n,) else values
+            if isinstance(values, pd.Series):  # only the flagged rows become Python objects
+                value[new] = values.iloc[np.flatnonzero(new)].to_numpy(dtype=object)
+            else:
+                vals = np.asarray(values, dtype=object)
+                value[new] = vals[new] if vals.shape == (n,) else values
 
     def numeric(col: str) -> np.ndarray:
         return pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
 
     pid = df["position_id"]
-    flag(pid.isna().to_numpy(), "position_id", pid.to_numpy(dtype=object), "position_id is missing")
+    flag(pid.isna().to_numpy(), "position_id", pid, "position_id is missing")
 
     und = df["underlying"]
     und_cat = pd.Categorical(und)  # few distinct names: map those, then index by code
@@ -162,24 +165,24 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
     code = np.where(und_codes >= 0, known[np.maximum(und_codes, 0)] if known.size else -1, -1)
     und_str = pd.Series(np.asarray(und_cat.categories.astype(str), dtype=object)[np.maximum(und_codes, 0)] if len(und_cat.categories) else
                         np.full(n, "", dtype=object))  # fmt: skip
-    flag(und_codes < 0, "underlying", und.to_numpy(dtype=object), "underlying is missing")
-    flag(code < 0, "underlying", und.to_numpy(dtype=object), "underlying is not in the market data")
+    flag(und_codes < 0, "underlying", und, "underlying is missing")
+    flag(code < 0, "underlying", und, "underlying is not in the market data")
 
     phi = _map_words(df["option_type"], _TYPES)
-    flag(np.isnan(phi), "option_type", df["option_type"].to_numpy(dtype=object), "unknown option_type (use C, P, call or put)")
+    flag(np.isnan(phi), "option_type", df["option_type"], "unknown option_type (use C, P, call or put)")
 
     strike = numeric("strike")
-    flag(np.isnan(strike), "strike", df["strike"].to_numpy(dtype=object), "strike is missing or not a number")
-    flag(~(strike > 0) | ~np.isfinite(strike), "strike", df["strike"].to_numpy(dtype=object), "strike must be finite and > 0")
+    flag(np.isnan(strike), "strike", df["strike"], "strike is missing or not a number")
+    flag(~(strike > 0) | ~np.isfinite(strike), "strike", df["strike"], "strike must be finite and > 0")
 
     if "expiry_years" in df.columns and ("expiry" not in df.columns or df["expiry_years"].notna().any()):
         tau = numeric("expiry_years")
-        raw_tau = df["expiry_years"].to_numpy(dtype=object)
+        raw_tau = df["expiry_years"]
         if "expiry" in df.columns:  # rows giving a date instead: their problems name the expiry column
             use_date = np.isnan(tau) & df["expiry"].notna().to_numpy()
             if use_date.any():
                 tau = np.where(use_date, _years(df["expiry"], valuation_date), tau)
-                raw = df["expiry"].to_numpy(dtype=object)
+                raw = df["expiry"]
                 flag(use_date & np.isnan(tau), "expiry", raw, "expiry is missing or not a date")
                 flag(use_date & (tau <= 0), "expiry", raw, f"expired (expiry on or before the valuation date {valuation_date})")
         flag(np.isnan(tau), "expiry_years", raw_tau, "expiry is missing or not a number")
@@ -189,17 +192,17 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
         if valuation_date is None:
             raise BookError("book: the expiry column holds dates; give the valuation date (valuation_date=... / --valuation-date)")
         tau = _years(df["expiry"], valuation_date)
-        raw = df["expiry"].to_numpy(dtype=object)
+        raw = df["expiry"]
         flag(np.isnan(tau), "expiry", raw, "expiry is missing or not a date")
         flag(tau <= 0, "expiry", raw, f"expired (expiry on or before the valuation date {valuation_date})")
 
     qty = numeric("quantity")
-    flag(~np.isfinite(qty), "quantity", df["quantity"].to_numpy(dtype=object), "quantity is missing or not a finite number")
+    flag(~np.isfinite(qty), "quantity", df["quantity"], "quantity is missing or not a finite number")
 
     if "multiplier" in df.columns:
         mult = numeric("multiplier")
         given = df["multiplier"].notna().to_numpy()
-        flag(given & ~(np.isfinite(mult) & (mult > 0)), "multiplier", df["multiplier"].to_numpy(dtype=object), "multiplier must be > 0")
+        flag(given & ~(np.isfinite(mult) & (mult > 0)), "multiplier", df["multiplier"], "multiplier must be > 0")
         mult = np.where(given, mult, 100.0)
     else:
         mult = np.full(n, 100.0)
@@ -211,7 +214,7 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
         flag(
             given & ~(np.isfinite(pv) & (pv > 0)),
             "vol",
-            df["vol"].to_numpy(dtype=object),
+            df["vol"],
             "vol must be finite and > 0 (leave it empty to use the market vol)",
         )
         vol = np.where(given, pv, vol)
@@ -219,13 +222,13 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
     model = np.zeros(n, dtype=np.int8)
     if "model" in df.columns:
         code_m = _map_words(df["model"].fillna("bsm"), {name: float(i) for i, name in enumerate(MODELS)})
-        flag(np.isnan(code_m), "model", df["model"].to_numpy(dtype=object), f"unknown model (use {' or '.join(MODELS)})")
+        flag(np.isnan(code_m), "model", df["model"], f"unknown model (use {' or '.join(MODELS)})")
         model = np.nan_to_num(code_m).astype(np.int8)
 
     bad = reason != ""
     invalid = pd.DataFrame(
         {
-            "position_id": pid.to_numpy(dtype=object)[bad].astype(str),
+            "position_id": pid.iloc[np.flatnonzero(bad)].astype(str).to_numpy(),
             "row": rows[bad],
             "column": column[bad].astype(str),
             "value": [repr(v) if not isinstance(v, str) else v for v in value[bad]],

@@ -452,15 +452,39 @@ def _check_plot(plot: str | None) -> None:
 
 def _vol_series(path: str, dates: Any) -> Any:
     """Per-date vols from a (date, vol) CSV, as of each date (last value on or before it)."""
+    return _as_of(path, dates, "--vol-series")
+
+
+def _as_of(path: str, dates: Any, option: str) -> Any:
+    """Values of a (date, value) CSV as of each of ``dates`` (the last on or before it)."""
     import numpy as np
 
     from ._hedging.prices import read_prices
 
-    _, vols, vdates = read_prices(path)
+    _, values, vdates = read_prices(path, allow_zero=option == "--quotes")
     idx = np.asarray(vdates.searchsorted(dates, side="right")) - 1
     if idx[0] < 0:
-        raise ValueError(f"--vol-series {path}: its first date {vdates[0].date()} is after the backtest's start {dates[0].date()}")
-    return vols[idx]
+        raise ValueError(f"{option} {path}: its first date {vdates[0].date()} is after the backtest's start {dates[0].date()}")
+    return values[idx]
+
+
+def _implied_from_marks(marks: Any, spot: Any, strike: float, t: Any, rate: float, call: bool) -> Any:
+    """Per-date Black-Scholes implied vols of the quoted option; dates where none exists (expiry, a
+    quote at or below intrinsic) carry the last valid one forward (the first valid one backward)."""
+    import numpy as np
+
+    from . import implied_vol
+
+    tau = t[-1] - t
+    iv = np.asarray(implied_vol(marks, spot, strike, tau, rate, call=call, backend="numpy", on_invalid="nan"), dtype=np.float64)
+    ok = np.isfinite(iv) & (iv > 0)
+    if not ok.any():
+        raise ValueError("--quotes: no date has an implied vol (every quote is at or below intrinsic value); give --vol")
+    idx = np.where(ok, np.arange(iv.size), -1)
+    np.maximum.accumulate(idx, out=idx)
+    first = int(np.flatnonzero(ok)[0])
+    idx[idx < 0] = first
+    return iv[idx]
 
 
 @app.command()
@@ -473,7 +497,9 @@ def backtest(
     multiplier: float = typer.Option(1.0, "--multiplier", help="Units of the underlying per option."),
     vol: float | None = typer.Option(None, "--vol", help="Flat pricing vol, decimal (default: realised vol of the prior 60 dates)."),
     vol_series: str | None = typer.Option(None, "--vol-series", help="CSV of (date, vol) used as of each date instead of a flat vol."),
-    quotes_file: str | None = typer.Option(None, "--quotes", help="Marks from option quotes: not supported yet (exits with an error)."),
+    quotes_file: str | None = typer.Option(
+        None, "--quotes", help="CSV of (date, price) quotes of this option: marks per date, and (without --vol) per-date implied vols."
+    ),
     rate: float = typer.Option(0.0, "--rate", help="Rate, decimal, continuously compounded."),
     strategy: str = typer.Option("periodic", "--strategy", help="periodic, band, ww, leland, static or none."),
     every: int = typer.Option(1, "--every", min=1, help="periodic / leland: rebalance every K dates."),
@@ -496,8 +522,6 @@ def backtest(
     from ._hedging.studies import plot_ledger
 
     _check_plot(plot)
-    if quotes_file is not None:
-        _fail("--quotes is not supported yet: use --vol or --vol-series (marks from option quotes are planned)")
     if vol is not None and vol_series is not None:
         _fail("give --vol or --vol-series, not both")
     try:
@@ -532,9 +556,15 @@ def backtest(
             raise ValueError("the window holds fewer than 2 prices")
         k = float(p[0]) if strike is None else strike
         option = Option(k, float(t[-1]), call=not put, quantity=quantity, multiplier=multiplier)
+        marks = None
+        if quotes_file is not None:
+            marks = _as_of(quotes_file, dates, "--quotes")
         if vol_series is not None:
             sigma: Any = _vol_series(vol_series, dates)
             vol_note = f"per date from {vol_series} (first {sigma[0]:.4f}, last {sigma[-1]:.4f})"
+        elif marks is not None and vol is None:
+            sigma = _implied_from_marks(marks, p, k, t, rate, not put)
+            vol_note = f"implied from {quotes_file} per date (first {sigma[0]:.4f}, median {float(sorted(sigma)[len(sigma) // 2]):.4f})"
         elif vol is not None:
             sigma, vol_note = vol, f"{vol:.4f} (flat, --vol)"
         elif i0 >= 60:
@@ -545,7 +575,7 @@ def backtest(
             vol_note = f"{sigma:.4f} (flat: realised over the window itself, fewer than 60 prior dates; look-ahead)"
         units = abs(quantity * multiplier)
         strat = _strategy(strategy, every, band, risk_aversion, units)
-        res = hedge(p, t, option, vol=sigma, rate=rate, strategy=strat, costs=_costs(proportional, per_trade), backend=bk)
+        res = hedge(p, t, option, vol=sigma, rate=rate, strategy=strat, costs=_costs(proportional, per_trade), backend=bk, marks=marks)
         frame = res.ledger(0)
     except (BackendUnavailableError, ValueError, OSError) as exc:
         _fail(str(exc))

@@ -107,7 +107,7 @@ def test_backtest_bad_csv_fails_cleanly(tmp_path, text, args, message):
 
 def test_backtest_option_errors(tmp_path):
     for args, message in (
-        (["--quotes", "q.csv"], "--quotes is not supported yet"),
+        (["--quotes", "q.csv"], "no such file"),
         (["--vol", "0.2", "--vol-series", "v.csv"], "not both"),
         (["--strategy", "magic"], "--strategy 'magic'"),
         (["--start", "2030-01-01"], "after the last date"),
@@ -117,6 +117,25 @@ def test_backtest_option_errors(tmp_path):
         assert message in _flat(result.output) and "Traceback" not in _flat(result.output)
     result = runner.invoke(app, ["backtest", str(tmp_path / "missing.csv"), "--expiry-days", "30"])
     assert result.exit_code == 2 and "no such file" in _flat(result.output)
+
+
+def test_backtest_marks_and_implied_vols_from_option_quotes(tmp_path):
+    wti = gh.load_wti().loc["2008-09-02":"2008-12-02"]
+    dates = wti.index
+    t = (dates - dates[0]).days.to_numpy() / 365.0
+    k = float(wti.iloc[0])
+    quotes = np.asarray(gh.price(wti.to_numpy(), k, t[-1] - t, 0.45, 0.01, backend="numpy"))  # priced at 45 % vol
+    qf, led = tmp_path / "quotes.csv", tmp_path / "ledger.csv"
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "price": quotes}).to_csv(qf, index=False)
+    args = ["backtest", "wti", "--expiry-days", "91", "--start", "2008-09-02", "--rate", "0.01", "--quotes", str(qf),
+            "--ledger", str(led), "--backend", "numpy"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "implied from" in _flat(result.output) and "(first 0.4500, median 0.4500)" in _flat(result.output)
+    frame = pd.read_csv(led)
+    # the book (one written call) is marked at the quotes, not at a model price
+    np.testing.assert_allclose(frame["option_value"].iloc[:-1], -quotes[:-1], rtol=1e-12, atol=1e-12)
+    assert _number(result.output, "Premium (book value at start)") == pytest.approx(-quotes[0], abs=6e-5)  # written: book value < 0
 
 
 def test_simulate_hedge_compare_and_ledger(tmp_path):

@@ -93,7 +93,9 @@ def _pick(columns: list[str], wanted: str | None, names: tuple[str, ...], what: 
     return ""
 
 
-def read_prices(path: str | os.PathLike, column: str | None = None, date_column: str | None = None) -> PriceSeries:
+def read_prices(
+    path: str | os.PathLike, column: str | None = None, date_column: str | None = None, *, allow_zero: bool = False
+) -> PriceSeries:
     """Read a CSV of daily closes (one date column and one price column; other columns are ignored
     once both are named or found) and return ``(times, prices, dates)``, times in years since the
     first date (ACT/365).
@@ -103,6 +105,7 @@ def read_prices(path: str | os.PathLike, column: str | None = None, date_column:
     close/adj close/price/settle/last/value. Empty cells and "." (FRED's holidays) in the price
     column are dropped; any other non-numeric or non-positive price, an unreadable date, dates out
     of order or repeated raise ``ValueError`` naming the line of the file and the value.
+    ``allow_zero``: zero is a valid price (option quotes: an option can be worthless).
     """
     import pandas as pd
 
@@ -136,10 +139,11 @@ def read_prices(path: str | os.PathLike, column: str | None = None, date_column:
     if bad.size:
         i = bad[0]
         raise ValueError(f"{os.fspath(path)} line {lines[i]}: price {raw_p.iloc[i]!r} in column {pcol!r} is not a number")
-    bad = np.flatnonzero(values <= 0)
+    bad = np.flatnonzero((values < 0) if allow_zero else (values <= 0))
     if bad.size:
         i = bad[0]
-        raise ValueError(f"{os.fspath(path)} line {lines[i]}: price {raw_p.iloc[i]!r} in column {pcol!r} must be > 0")
+        rule = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{os.fspath(path)} line {lines[i]}: price {raw_p.iloc[i]!r} in column {pcol!r} must be {rule}")
     parsed = pd.to_datetime(raw_d, errors="coerce", format="mixed")
     bad = np.flatnonzero(parsed.isna().to_numpy())
     if bad.size:

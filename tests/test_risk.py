@@ -560,3 +560,51 @@ def test_partition_halves_on_device_out_of_memory_and_the_result_is_unchanged(mo
     pd.testing.assert_frame_equal(got.positions, expected.positions)
     np.testing.assert_allclose(got.by_underlying.to_numpy(float), expected.by_underlying.to_numpy(float), rtol=1e-12)
     np.testing.assert_allclose(got.ladder["pnl"], expected.ladder["pnl"], rtol=1e-12)
+
+
+def test_vol_surface_interpolates_total_variance_and_log_strike():
+    # one underlying with a 2 x 3 grid; independent interpolation written out here
+    surf = pd.DataFrame(
+        {
+            "underlying": "AAA",
+            "expiry_years": [0.25, 0.25, 0.25, 1.0, 1.0, 1.0],
+            "strike": [80.0, 100.0, 120.0] * 2,
+            "vol": [0.30, 0.22, 0.25, 0.26, 0.20, 0.21],
+        }
+    )
+    market = pd.DataFrame({"underlying": ["AAA", "BBB"], "spot": [100.0, 50.0], "vol": [0.5, 0.4], "rate": 0.02, "div": 0.0})
+    cases = [(90.0, 0.5), (100.0, 0.25), (130.0, 2.0), (70.0, 0.1), (110.0, 0.75)]
+    book = pd.DataFrame(
+        {
+            "position_id": range(len(cases) + 2),
+            "underlying": ["AAA"] * len(cases) + ["AAA", "BBB"],
+            "option_type": "C",
+            "strike": [k for k, _ in cases] + [100.0, 50.0],
+            "expiry_years": [t for _, t in cases] + [0.5, 0.5],
+            "quantity": 1,
+            "vol": [np.nan] * len(cases) + [0.33, np.nan],  # own vol wins; BBB has no surface: flat 0.4
+        }
+    )
+
+    def expected(k, t):
+        def at(row):  # vol linear in log-strike, flat beyond the wings
+            x = np.log([80.0, 100.0, 120.0])
+            return float(np.interp(math.log(k), x, row))
+
+        v1, v2 = at([0.30, 0.22, 0.25]), at([0.26, 0.20, 0.21])
+        tc = min(max(t, 0.25), 1.0)
+        w = v1**2 * 0.25 + (tc - 0.25) / 0.75 * (v2**2 * 1.0 - v1**2 * 0.25)
+        return math.sqrt(w / tc)
+
+    vols = [expected(k, t) for k, t in cases] + [0.33, 0.4]
+    res = gh.risk(book, market, vol_surface=surf, backend="numpy")
+    ref = gh.greeks([100.0] * len(cases) + [100.0, 50.0], book["strike"].to_numpy(), book["expiry_years"].to_numpy(), vols, 0.02,
+                    backend="numpy")  # fmt: skip
+    np.testing.assert_allclose(res.positions["price"], np.asarray(ref["price"]), rtol=1e-12)
+    assert expected(100.0, 0.25) == pytest.approx(0.22) and expected(130.0, 2.0) == pytest.approx(0.21)
+    with pytest.raises(BookError, match="full expiry x strike grid"):
+        gh.risk(book, market, vol_surface=surf.iloc[:-1], backend="numpy")
+    with pytest.raises(BookError, match="'ZZZ' is not in the market data"):
+        gh.risk(book, market, vol_surface=surf.assign(underlying="ZZZ"), backend="numpy")
+    with pytest.raises(BookError, match="vol = "):
+        gh.risk(book, market, vol_surface=surf.assign(vol=[0.3, -0.1, 0.2, 0.2, 0.2, 0.2]), backend="numpy")

@@ -392,6 +392,10 @@ def _manifest(book: Any, market: Market, params: dict[str, Any]) -> dict[str, An
     for a in (market.spot, market.vol, market.rate, market.div):
         market_hash.update(np.ascontiguousarray(a).tobytes())
     market_hash.update("|".join(map(str, market.names)).encode())
+    for u, surf in sorted((market.surfaces or {}).items()):  # a new surface must not resume old partitions
+        market_hash.update(str(u).encode())
+        for a in (surf.expiries, surf.strikes, surf.vols):
+            market_hash.update(np.ascontiguousarray(a).tobytes())
     return {"version": MANIFEST_VERSION, "book": fingerprint(book), "market": market_hash.hexdigest()[:32], "params": params}
 
 
@@ -408,6 +412,7 @@ def risk(
     chunk_rows: int | None = None,
     valuation_date: Any = None,
     on_invalid: str = "raise",
+    vol_surface: Any = None,
     hedges: Any = None,
     strategy: Any = None,
     costs: Any = None,
@@ -425,6 +430,10 @@ def risk(
     with invalid rows and lists them by ``position_id``, column and value; ``"skip"`` sets them aside
     in ``.invalid`` with a reason and goes on. Every input row ends in ``positions`` or ``invalid``
     (``summary["rows_read"] == summary["rows_valid"] + summary["rows_invalid"]``).
+
+    ``vol_surface``: an optional long table (underlying, expiry_years, strike, vol) of full grids; a
+    position without its own vol takes its underlying's surface value (see
+    :class:`gpu_hedge._book.schema.VolSurface`), else the market's flat vol.
 
     Hedge trades: per underlying the book's delta (shares) against ``hedges`` (a table of
     ``underlying``, ``holding`` in shares; absent = 0) through :func:`gpu_hedge.rebalance` with
@@ -447,7 +456,7 @@ def risk(
     if isinstance(scenarios, str):
         scenarios = Scenarios.default() if scenarios == "default" else Scenarios.parse(scenarios)
     bk = get_backend(backend)
-    mkt = read_market(market)
+    mkt = read_market(market, vol_surface)
     batches, total, source = _batches(book, chunk_rows)
     keep = (out is None) if keep_positions is None else bool(keep_positions)
     params = {

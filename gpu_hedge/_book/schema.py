@@ -19,7 +19,10 @@ column                    required   meaning
 ========================  =========  ===========================================================
 
 Market data, one row per underlying: ``underlying``, ``spot`` (> 0), ``vol`` (decimal, > 0; used
-where a position has none), ``rate`` and ``div`` (continuously compounded decimals).
+where a position has none), ``rate`` and ``div`` (continuously compounded decimals). Optionally a
+vol surface, a long table ``underlying, expiry_years, strike, vol`` forming a full grid per
+underlying (:class:`VolSurface` says how it is interpolated); a position without its own vol then
+takes its underlying's surface at its strike and expiry, else the flat ``vol``.
 
 Any other column is an error (a typo would otherwise be silently ignored). Row problems (NaN,
 strike <= 0, unknown option type or model, underlying missing from the market data, expired, bad
@@ -72,14 +75,82 @@ class Market:
     vol: np.ndarray
     rate: np.ndarray
     div: np.ndarray
+    surfaces: dict[int, VolSurface] | None = None  # by underlying position in ``names``
 
     @property
     def size(self) -> int:
         return len(self.names)
 
+    def vol_for(self, code: np.ndarray, strike: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """The market vol of each row: its underlying's surface at (tau, strike) where it has one,
+        else the underlying's flat ``vol``. Rows with code < 0 get NaN."""
+        out = np.where(code >= 0, self.vol[np.maximum(code, 0)], np.nan)
+        for u, surface in (self.surfaces or {}).items():
+            rows = np.flatnonzero(code == u)
+            if rows.size:
+                out[rows] = surface(strike[rows], tau[rows])
+        return out
 
-def read_market(market: Any) -> Market:
-    """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row."""
+
+@dataclass(frozen=True)
+class VolSurface:
+    """Implied vols on a grid: ``expiries`` (years, increasing) x ``strikes`` (increasing).
+
+    Interpolation: at each grid expiry, vol linear in log-strike with flat extrapolation beyond the
+    wings; between expiries, total variance vol^2 T linear in T (no calendar arbitrage is created
+    where the grid has none); before the first and after the last expiry the vol is held flat.
+    """
+
+    expiries: np.ndarray
+    strikes: np.ndarray
+    vols: np.ndarray  # (n_expiries, n_strikes)
+
+    def __call__(self, strike: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        lk, grid = np.log(np.maximum(strike, 1e-300)), np.log(self.strikes)
+        at = np.stack([np.interp(lk, grid, row) for row in self.vols])  # (n_expiries, n)
+        e = self.expiries
+        if e.size == 1:
+            return at[0]
+        t = np.clip(tau, e[0], e[-1])
+        hi = np.clip(np.searchsorted(e, t, side="left"), 1, e.size - 1)
+        lo = hi - 1
+        cols = np.arange(t.size)
+        w_lo, w_hi = at[lo, cols] ** 2 * e[lo], at[hi, cols] ** 2 * e[hi]
+        frac = (t - e[lo]) / (e[hi] - e[lo])
+        return np.sqrt((w_lo + frac * (w_hi - w_lo)) / t)
+
+
+SURFACE_COLUMNS = ("underlying", "expiry_years", "strike", "vol")
+
+
+def read_surfaces(surface: Any, names: pd.Index) -> dict[int, VolSurface]:
+    """Vol grids from a long table (underlying, expiry_years, strike, vol): each underlying's rows must
+    form a full expiry x strike grid of finite vols > 0 with expiries and strikes > 0."""
+    df = _frame(surface, "vol surface")
+    missing = [c for c in SURFACE_COLUMNS if c not in df.columns]
+    if missing:
+        raise BookError(f"vol surface: missing column(s) {', '.join(missing)} (expected {', '.join(SURFACE_COLUMNS)})")
+    out: dict[int, VolSurface] = {}
+    df = df.assign(underlying=df["underlying"].astype(str))
+    for name, g in df.groupby("underlying", sort=False):
+        if name not in names:
+            raise BookError(f"vol surface: underlying {name!r} is not in the market data")
+        vals = {c: pd.to_numeric(g[c], errors="coerce").to_numpy(dtype=np.float64) for c in ("expiry_years", "strike", "vol")}
+        for c, v in vals.items():
+            bad = ~(np.isfinite(v) & (v > 0))
+            if bad.any():
+                raise BookError(f"vol surface: {c} = {g[c].iloc[int(np.flatnonzero(bad)[0])]!r} for {name!r} must be finite and > 0")
+        grid = pd.DataFrame(vals).pivot_table(index="expiry_years", columns="strike", values="vol", aggfunc="count")
+        if grid.isna().any().any() or (grid.to_numpy() != 1).any():
+            raise BookError(f"vol surface: {name!r} is not a full expiry x strike grid with one vol per point")
+        table = pd.DataFrame(vals).pivot(index="expiry_years", columns="strike", values="vol").sort_index().sort_index(axis=1)
+        out[int(names.get_loc(name))] = VolSurface(table.index.to_numpy(float), table.columns.to_numpy(float), table.to_numpy(float))
+    return out
+
+
+def read_market(market: Any, vol_surface: Any = None) -> Market:
+    """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row;
+    ``vol_surface`` (optional, see :func:`read_surfaces`) gives some underlyings a vol grid."""
     df = _frame(market, "market")
     missing = [c for c in MARKET_COLUMNS if c not in df.columns]
     unknown = [c for c in df.columns if c not in MARKET_COLUMNS]
@@ -100,7 +171,9 @@ def read_market(market: Any) -> Market:
             i = int(np.flatnonzero(bad)[0])
             raise BookError(f"market data: {col} = {df[col].iloc[i : i + 1].tolist()[0]!r} for underlying {names.iloc[i]!r} must be {rule}")
         out[col] = v
-    return Market(pd.Index(names), out["spot"], out["vol"], out["rate"], out["div"])
+    index = pd.Index(names)
+    surfaces = read_surfaces(vol_surface, index) if vol_surface is not None else None
+    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces)
 
 
 def _frame(source: Any, what: str) -> pd.DataFrame:
@@ -207,7 +280,7 @@ def validate(df: pd.DataFrame, market: Market, valuation_date: Any, first_row: i
     else:
         mult = np.full(n, 100.0)
 
-    vol = market.vol[np.maximum(code, 0)].copy()
+    vol = market.vol_for(code, strike, tau) if market.surfaces else market.vol[np.maximum(code, 0)].copy()
     if "vol" in df.columns:
         pv = numeric("vol")
         given = df["vol"].notna().to_numpy()

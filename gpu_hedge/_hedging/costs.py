@@ -59,11 +59,18 @@ class Costs:
             ticket = max(self.per_trade + self.per_share * a, self.min_per_trade) if a > 0 else 0.0
             impact = self.impact * a * price * math.sqrt(a / self.adv) if self.impact else 0.0
             return ticket + self.proportional * a * price + impact
-        a = xp.abs(quantity)
-        cost = self.proportional * a * price
+        return self.of_size(xp, xp.abs(quantity), price)
+
+    def of_size(self, xp: Any, size: Array, price: Array, notional: Array | None = None) -> Array:
+        """:meth:`__call__` from ``size = |quantity|`` (and ``notional = size x price`` when the caller
+        has it), so a loop that needs |trade| anyway computes it once."""
+        a = size
+        if notional is None:
+            notional = a * price
+        cost = self.proportional * notional if self.proportional else xp.zeros_like(notional)
         if self.per_trade or self.per_share or self.min_per_trade:
             ticket = xp.maximum(self.per_trade + self.per_share * a, self.min_per_trade)
             cost = cost + xp.where(a > 0, ticket, 0.0)
         if self.impact:
-            cost = cost + self.impact * a * price * xp.sqrt(a / self.adv)
+            cost = cost + self.impact * notional * xp.sqrt(a / self.adv)
         return cost

@@ -226,18 +226,31 @@ class State(dict):
     """Per-path running arrays (holding, hedge_units, cash, costs, n_trades, turnover, unhedged, limited)."""
 
 
-def _option_greeks(xp: Any, sp: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...]) -> dict:
+def _option_greeks(
+    xp: Any, sp: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...],
+    log_of: Callable[[Array], Array] | None = None,
+) -> dict:  # fmt: skip
     """Black-Scholes-Merton ``names`` of one option strictly before expiry (tau, vol > 0), with
     everything that is the same on every path (sqrt(tau), discount factors) computed once: per path
     only log, the normal CDF and, for gamma or vega, the density. Same formulas as
     :mod:`gpu_hedge._pricing.black_scholes` (tested against it)."""
     if not set(names) <= {"delta", "gamma", "vega"}:
         return _kernel(names)(xp, sp, spot, o.strike, tau, vol, rate, div, 1.0 if o.call else -1.0)
-    sqrt_tau = xp.sqrt(tau) if not isinstance(tau, float) else math.sqrt(tau)
+    log_of = log_of or xp.log
+    scalar = isinstance(tau, float) and isinstance(vol, float)
+    sqrt_tau = math.sqrt(tau) if scalar else xp.sqrt(tau)
     v = vol * sqrt_tau
-    carry = xp.exp(-div * tau) if not isinstance(tau, float) else math.exp(-div * tau)
-    d1 = (xp.log(spot / o.strike) + (rate - div + 0.5 * vol * vol) * tau) / v
+    carry = math.exp(-div * tau) if scalar else xp.exp(-div * tau)
+    drift = (rate - div + 0.5 * vol * vol) * tau
+    log_spot = log_of(spot)
     out = {}
+    if "delta" in names and set(names) == {"delta"} and scalar:
+        # delta alone (the common case): d1 = a ln S + b with per-date scalars, sign folded in:
+        # call N(d1) carry, put -N(-d1) carry; two passes besides the log and the CDF
+        sign = 1.0 if o.call else -1.0
+        out["delta"] = sp.ndtr(log_spot * (sign / v) + sign * (drift - math.log(o.strike)) / v) * (sign * carry)
+        return out
+    d1 = (log_spot - math.log(o.strike) + drift) / v
     if "delta" in names:
         out["delta"] = carry * sp.ndtr(d1) if o.call else -carry * sp.ndtr(-d1)
     if "gamma" in names or "vega" in names:
@@ -254,11 +267,19 @@ def _book_greeks(
 ) -> dict[str, Array]:
     """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), dates before expiry."""
     total: dict[str, Array] = {}
+    logs: list[Array] = []
+
+    def log_of(x: Array) -> Array:  # ln S once per date, shared by the options
+        if not logs:
+            logs.append(xp.log(x))
+        return logs[0]
+
     for j in live:
         o = plan.options[j]
-        g = _option_greeks(xp, sp, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names)
+        g = _option_greeks(xp, sp, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names, log_of)
         for name in names:
-            total[name] = total[name] + o.units * g[name] if name in total else o.units * g[name]
+            term = g[name] if o.units == 1 else o.units * g[name]
+            total[name] = total[name] + term if name in total else term
     if not total:
         total = dict.fromkeys(names, xp.zeros_like(spot))
     return total
@@ -301,10 +322,12 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
         ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
         new, cut = _round_and_limit(xp, strategy.decide(xp, ctx), holding, plan.lot_size, plan.max_position)
         trade = new - holding
-        c = costs(xp, trade, spot)
+        size = xp.abs(trade)
+        notional = size * spot
+        c = costs.of_size(xp, size, spot, notional)
         return {
-            "holding": new, "hedge_units": hedge_units, "cash": cash - trade * spot - c, "costs": paid + c,
-            "n_trades": n_trades + xp.astype(trade != 0, spot.dtype), "turnover": turnover + xp.abs(trade) * spot,
+            "holding": new, "hedge_units": hedge_units, "cash": cash - (trade * spot + c), "costs": paid + c,
+            "n_trades": n_trades + xp.astype(size > 0, spot.dtype), "turnover": turnover + notional,
             "limited": limited + xp.astype(cut, spot.dtype) if plan.max_position is not None else limited,
         }  # fmt: skip
 

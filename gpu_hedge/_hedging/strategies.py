@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .._types import Array
 
 __all__ = [
@@ -78,6 +80,14 @@ def leland_vol(vol: float, proportional: float, dt: float, short: bool = True) -
     return math.sqrt(var)
 
 
+def _neutral_if(xp: Any, cond: Any, ctx: Context) -> Any:
+    """Back to delta-neutral where ``cond``, else hold; a Python/NumPy bool (the step known on the
+    host) decides without a pass over the paths."""
+    if isinstance(cond, bool | np.bool_):
+        return -ctx.exposure if cond else ctx.holding
+    return xp.where(cond, -ctx.exposure, ctx.holding)
+
+
 class Strategy:
     """Base of the strategies: ``decide(xp, ctx) -> new holding`` (shares, before lot rounding)."""
 
@@ -113,7 +123,7 @@ class StaticHedge(Strategy):
     """Delta-hedge once at inception, then hold."""
 
     def decide(self, xp: Any, ctx: Context) -> Array:
-        return xp.where(ctx.step == 0, -ctx.exposure, ctx.holding)
+        return _neutral_if(xp, ctx.step == 0, ctx)
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,7 @@ class Periodic(Strategy):
         _check_positive("Periodic.every", self.every, integer=True)
 
     def decide(self, xp: Any, ctx: Context) -> Array:
-        return xp.where(ctx.step % self.every == 0, -ctx.exposure, ctx.holding)
+        return _neutral_if(xp, ctx.step % self.every == 0, ctx)
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ class Leland(Strategy):
         _check_positive("Leland.every", self.every, integer=True)
 
     def decide(self, xp: Any, ctx: Context) -> Array:
-        return xp.where(ctx.step % self.every == 0, -ctx.exposure, ctx.holding)
+        return _neutral_if(xp, ctx.step % self.every == 0, ctx)
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,7 @@ class DeltaGamma(Strategy):
         return step % self.every == 0
 
     def decide(self, xp: Any, ctx: Context) -> Array:
-        return xp.where(ctx.step % self.every == 0, -ctx.exposure, ctx.holding)
+        return _neutral_if(xp, ctx.step % self.every == 0, ctx)
 
 
 @dataclass(frozen=True)

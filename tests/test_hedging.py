@@ -354,7 +354,7 @@ def test_ledger_reconciles_to_the_cent_by_hand():
     assert res.hedging_error[0] == pytest.approx(cash2 + c0 + c1 + c2, abs=1e-9)
     assert res.unhedged[0] == pytest.approx(premium * math.exp(r * expiry), abs=1e-9)
     assert int(res.n_trades[0]) == 3
-    assert res.turnover[0] == pytest.approx(d0 * 100 + abs(d1 - d0) * 102 + d1 * 99, abs=1e-12)
+    assert res.turnover[0] == pytest.approx(d0 * 100 + abs(d1 - d0) * 102 + d1 * 99, rel=1e-13)
     led = res.ledger(0)
     np.testing.assert_allclose(led["cash"].to_numpy(), [cash0, cash1, cash2], rtol=0, atol=1e-9)
     np.testing.assert_allclose(led["holding"].to_numpy(), [d0, d1, 0.0], rtol=0, atol=1e-12)

@@ -408,13 +408,15 @@ def run(
 
 def run_blocks(plan: Plan, rows_of: Callable[[int, int], Callable[[int], np.ndarray]], n_paths: int, dtype: Any) -> State:
     """NumPy, paths outer: the paths are cut into blocks small enough to stay in cache
-    (``GPU_HEDGE_CHUNK`` paths, 8192 by default) and each block runs all dates on the thread pool.
+    (3 x ``GPU_HEDGE_CHUNK`` paths, 24,576 by default) and each block runs all dates on the thread pool.
     ``rows_of(lo, hi)`` returns the block's ``row(k)`` (prices of paths lo ... hi-1 at date k, read
     in date order). Per-path results do not depend on the block size or the thread count."""
     from cpu_fallback._executor import _pool, default_chunk, default_threads
 
     bk = get_backend("numpy")
-    block = max(1, bk.chunk or default_chunk())
+    # a date touches ~10 arrays of the block; 3 elementwise chunks (24,576 paths, 192 KiB per array)
+    # measured fastest here: fewer Python calls per path than one chunk, still within L2/L3
+    block = max(1, 3 * (bk.chunk or default_chunk()))
     starts = list(range(0, n_paths, block))
 
     def one(lo: int) -> State:

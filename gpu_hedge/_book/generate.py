@@ -53,9 +53,10 @@ The book
 - ``quantity``: signed contracts (int64, never 0): sizes geometric with mean about 12, capped at
   500, with 1 % blocks of 500-5,000; short with probability 0.55 for calls and 0.6 for puts.
 - ``multiplier``: 100 (int64).
-- ``vol``: the position's implied vol: the underlying's level x a term structure (short dates
-  higher), a downside skew and a smile in log-moneyness that flattens with expiry, plus noise,
-  within 5-150 %; 10 % of rows are left empty (NaN) so the market vol is used.
+- ``vol``: the contract's implied vol (every position in a contract has the same one, as a listed
+  option has one implied vol at a time): the underlying's level x a term structure (short dates
+  higher), a downside skew and a smile in log-moneyness that flattens with expiry, plus noise
+  fixed per contract, within 5-150 %; 10 % of rows are left empty (NaN) so the market vol is used.
 
 The market: one row per underlying: ``underlying``, ``spot``, ``vol`` (the ATM level), ``rate``
 (4.25 %) and ``div`` (0-3 %, a third pay none).
@@ -202,11 +203,17 @@ def generate_book(
     short = rng.random(n) < np.where(put, 0.60, 0.55)
     quantity = np.where(short, -size, size).astype(np.int64)
 
-    # --- vols: level x term structure + skew + smile (flattening with expiry) + noise ---
+    # --- vols: level x term structure + skew + smile (flattening with expiry) + noise, all functions
+    # of the contract (a listed option has one implied vol at a time, whoever holds it) ---
     t_eff = np.maximum(tau, 1 / 52)
+    xk = np.log(strike / spot)
     vol = u_vol[und] * (1.0 + 0.12 * np.exp(-tau / 0.2) - 0.04 * np.minimum(tau, 3.0) / 3.0)
-    vol = vol - 0.25 * x / np.sqrt(t_eff) ** 0.5 + 0.15 * x * x / np.sqrt(t_eff)
-    vol = np.round(np.clip(vol + rng.normal(0.0, 0.01, n), 0.05, 1.50), 4)
+    vol = vol - 0.25 * xk / np.sqrt(t_eff) ** 0.5 + 0.15 * xk * xk / np.sqrt(t_eff)
+    with np.errstate(over="ignore"):
+        contract = pd.util.hash_array(und.astype(np.int64)) * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_array(strike)
+        contract = contract * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_array(e.astype(np.int64)) + np.uint64(seed)
+    noise = ((contract >> np.uint64(11)).astype(np.float64) / 2.0**53 - 0.5) * 0.035  # uniform, sd 0.01
+    vol = np.round(np.clip(vol + noise, 0.05, 1.50), 4)
     vol[rng.random(n) < 0.10] = np.nan
 
     book = pd.DataFrame(  # copy=False: no consolidation copy of the columns

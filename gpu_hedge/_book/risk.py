@@ -227,6 +227,33 @@ def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
     return np.bincount(codes, weights=values, minlength=n)
 
 
+#: price each distinct contract once when the partition has at most this fraction of distinct ones
+DEDUPE_BELOW = 0.8
+
+
+def _contracts(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(inverse, first)``: row i is contract ``inverse[i]``, whose first row is ``first[inverse[i]]``;
+    ``first`` is None (and ``inverse`` the identity) when netting would not pay (few duplicates).
+
+    Rows are keyed by a 64-bit mix of the columns' hashes and factorised; every row is then checked
+    against its contract's first row, column by column, so a hash collision can never merge two
+    contracts (it only switches netting off for the partition)."""
+    n = columns[0].size
+    key = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in columns:
+            key = key * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_array(np.ascontiguousarray(col))
+    inverse, uniques = pd.factorize(key)
+    if len(uniques) > DEDUPE_BELOW * n:
+        return np.arange(n), None
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
+    for col in columns:
+        if not np.array_equal(col, col[first][inverse]):
+            return np.arange(n), None
+    return inverse, first
+
+
 def _bucket(n: int) -> int:
     """The next power of two >= n (at least 1024): few distinct shapes for compiling backends."""
     return max(1024, 1 << (int(n) - 1).bit_length())
@@ -287,23 +314,27 @@ def process_partition(
     n = chk.strike.size
     positions = _EMPTY_POSITIONS
     if n:
-        spot = market.spot[chk.und_code]
-        rate = market.rate[chk.und_code]
-        div = market.div[chk.und_code]
-        weight, codes = chk.weight, chk.und_code
-        greeks = {name: np.empty(n) for name in GREEKS} if keep_positions else {}
+        # Positions in the same contract (underlying, strike, expiry, type, vol, model) have the same
+        # per-unit Greeks and scenario values: price each contract once with its netted weight.
+        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model)
+        inverse, first = _contracts(rows)
+        codes, strike, tau, vol, phi, model_code = (a[first] for a in rows) if first is not None else rows
+        weight = np.bincount(inverse, weights=chk.weight) if first is not None else chk.weight
+        n_c = strike.size
+        spot, rate, div = market.spot[codes], market.rate[codes], market.div[codes]
+        unit = {name: np.empty(n_c) for name in GREEKS} if keep_positions else {}
         dt = getattr(bk.xp, dtype)
         pairs = scenarios.pairs() if scenarios is not None else []
         names = tuple(f"s{j}" for j in range(len(pairs)))
-        sums[0] = np.bincount(codes, minlength=n_u)
-        for model, mask in (("bsm", chk.model == 0), ("black76", chk.model == 1)):
+        sums[0] = np.bincount(chk.und_code, minlength=n_u)
+        for model, mask in (("bsm", model_code == 0), ("black76", model_code == 1)):
             m = int(mask.sum())
             if not m:
                 continue
-            sel = slice(None) if m == n else mask
+            sel = slice(None) if m == n_c else mask
             # compiling backends compile per shape: pad to a power of two with weight-0 rows
             size = _bucket(m) if "jit" in bk.capabilities else m
-            host = [_pad(a[sel], size, fill) for a, fill in zip((spot, chk.strike, chk.tau, chk.vol, rate, div, chk.phi, weight, codes),
+            host = [_pad(a[sel], size, fill) for a, fill in zip((spot, strike, tau, vol, rate, div, phi, weight, codes),
                                                                  (1.0, 1.0, 1.0, 0.2, 0.0, 0.0, 1.0, 0.0, 0), strict=True)]  # fmt: skip
             args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
             w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
@@ -311,16 +342,18 @@ def process_partition(
             for i, name in enumerate(GREEKS, start=1):  # segment sums on the device
                 sums[i] += _segment_sum(bk, c, out[name] * w, n_u)
                 if keep_positions:
-                    greeks[name][sel] = to_numpy(out[name])[:m]
+                    unit[name][sel] = to_numpy(out[name])[:m]
             if pairs:
                 pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=("ladder", model, tuple(pairs)))
                 for j, name in enumerate(names):
                     ladder[j] += _segment_sum(bk, c, pnl[name], n_u)
+        greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit
+        weight = chk.weight
         per = {name: greeks[name] * weight for name in greeks}
         if keep_positions:
             positions = pa.table(
                 {
-                    "position_id": chk.position_id.astype(str).to_numpy(),
+                    "position_id": pa.array(chk.position_id.to_numpy()).cast(pa.string()),
                     "underlying": chk.underlying.to_numpy(),
                     **greeks,
                     "value": per["price"],
@@ -351,11 +384,11 @@ def process_partition_safely(index: int, frame: pd.DataFrame, first_row: int, *a
 # --- outputs --------------------------------------------------------------------------------------
 
 
-def _write_parquet(frame: pd.DataFrame | pa.Table, path: Path) -> None:
+def _write_parquet(frame: pd.DataFrame | pa.Table, path: Path, **options: Any) -> None:
     """Write atomically: a temporary file renamed over the target."""
     tmp = path.with_name(path.name + ".tmp")
     table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, **{"compression": "zstd", **options})
     os.replace(tmp, path)
 
 
@@ -367,7 +400,8 @@ def _write_json(obj: Any, path: Path) -> None:
 
 def _save_part(part: PartResult, parts: Path) -> None:
     stem = f"{part.index:06d}"
-    _write_parquet(part.positions, parts / f"positions-{stem}.parquet")
+    # per-position Greeks are float noise to a compressor: snappy, and dictionaries only for names
+    _write_parquet(part.positions, parts / f"positions-{stem}.parquet", compression="snappy", use_dictionary=["underlying"])
     _write_parquet(part.invalid.astype({"row": "int64"}), parts / f"invalid-{stem}.parquet")
     tmp = parts / f"sums-{stem}.npz.tmp"
     with open(tmp, "wb") as f:
@@ -634,24 +668,34 @@ def _versions() -> dict[str, str]:
 
 
 def _write_outputs(result: RiskResult, out: Path, parts: Sequence[PartResult]) -> None:
-    """Final files, each written atomically; positions.parquet is streamed from the partitions."""
+    """Final files, each written atomically. ``positions.parquet`` is a Parquet dataset directory,
+    one file per partition in order (``part-000000.parquet`` ...), hard links to the partition files
+    (no rewrite of what may be gigabytes); pandas, pyarrow, polars, duckdb and Spark read it as one table."""
+    import shutil
+
     parts_dir = out / "parts"
-    tmp = out / "positions.parquet.tmp"
-    schema = None
-    writer = None
-    try:
-        for p in parts:
-            table = pq.read_table(parts_dir / f"positions-{p.index:06d}.parquet")
-            if writer is None:
-                schema = table.schema
-                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-            writer.write_table(table.cast(schema))
-        if writer is None:
-            pq.write_table(_EMPTY_POSITIONS, tmp)
-    finally:
-        if writer is not None:
-            writer.close()
-    os.replace(tmp, out / "positions.parquet")
+    target, tmp, old = out / "positions.parquet", out / "positions.parquet.tmp", out / "positions.parquet.old"
+    for stale in (tmp, old):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    tmp.mkdir()
+    for p in parts:
+        src, dst = parts_dir / f"positions-{p.index:06d}.parquet", tmp / f"part-{p.index:06d}.parquet"
+        try:
+            os.link(src, dst)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(src, dst)
+    if not parts:
+        pq.write_table(_EMPTY_POSITIONS, tmp / "part-000000.parquet")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old.is_dir():
+        shutil.rmtree(old)
+    elif old.exists():
+        old.unlink()
     _write_parquet(result.by_underlying.reset_index(), out / "by_underlying.parquet")
     _write_parquet(result.ladder, out / "ladder.parquet")
     _write_parquet(result.trades.reset_index(), out / "trades.parquet")

@@ -615,3 +615,26 @@ def test_vol_surface_interpolates_total_variance_and_log_strike():
         gh.risk(book, market, vol_surface=surf.assign(underlying="ZZZ"), backend="numpy")
     with pytest.raises(BookError, match="vol = "):
         gh.risk(book, market, vol_surface=surf.assign(vol=[0.3, -0.1, 0.2, 0.2, 0.2, 0.2]), backend="numpy")
+
+
+def test_netting_by_contract_gives_the_same_results_and_survives_hash_collisions(monkeypatch):
+    import importlib
+
+    risk_mod = importlib.import_module("gpu_hedge._book.risk")
+    base = make_book(600)
+    book = pd.concat([base] * 5, ignore_index=True)  # every contract held five times
+    book["position_id"] = [f"Q{i:05d}" for i in range(len(book))]
+    book["quantity"] = np.resize([3, -1, 7, 2, -4], len(book))
+    kw = dict(scenarios="spot=-0.1;0.1,vol=-0.05;0.05", valuation_date=VALUATION, backend="numpy")
+    inverse, first = risk_mod._contracts([np.repeat(np.arange(4.0), 3)])
+    assert first is not None and first.tolist() == [0, 3, 6, 9] and inverse.tolist() == np.repeat(np.arange(4), 3).tolist()
+    netted = gh.risk(book, MARKET, **kw)
+    monkeypatch.setattr(risk_mod, "DEDUPE_BELOW", 0.0)  # never net
+    plain = gh.risk(book, MARKET, **kw)
+    monkeypatch.undo()
+    monkeypatch.setattr(risk_mod.pd.util, "hash_array", lambda a: np.zeros(len(a), dtype=np.uint64))  # every key collides
+    collided = gh.risk(book, MARKET, **kw)
+    for other in (plain, collided):
+        pd.testing.assert_frame_equal(netted.positions, other.positions, rtol=1e-13)
+        np.testing.assert_allclose(netted.by_underlying.to_numpy(float), other.by_underlying.to_numpy(float), rtol=1e-12)
+        np.testing.assert_allclose(netted.ladder["pnl"], other.ladder["pnl"], rtol=1e-11, atol=1e-9)

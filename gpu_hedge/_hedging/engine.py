@@ -87,6 +87,8 @@ class Decision(tuple):
 
 def _round_and_limit(xp: Any, new: Array, holding: Array, lot_size: float | None, max_position: float | None) -> tuple[Array, Array]:
     """Round the trade to whole lots (``lot_size`` None: fractional shares) and cap the position."""
+    if lot_size is None and max_position is None:
+        return new, False
     trade = new - holding if lot_size is None else xp.round((new - holding) / lot_size) * lot_size
     new = holding + trade
     if max_position is None:

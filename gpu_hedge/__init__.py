@@ -1,10 +1,11 @@
 """gpu_hedge: Greeks of very large options books and dynamic hedging, fast on a GPU, correct on any CPU.
 
-Importing this package imports neither CuPy nor JAX; they load when a backend needs them.
+Importing this package imports neither CuPy nor JAX (they load when a backend needs them), nor
+pandas or pyarrow: pricing, implied vols, simulation and hedging need only NumPy and SciPy; the
+risk job and the data readers load pandas and pyarrow when first used.
 """
 
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
-from ._book import BookError, ResidentBook, RiskResult, Scenarios, generate_book, risk, write_book
 from ._hedging import (
     Costs,
     DeltaBand,
@@ -40,6 +41,27 @@ from ._simulation.paths import Paths, PathStep, iter_paths, simulate
 from ._simulation.pricers import model_price
 
 __version__ = "0.1.0"
+
+#: names whose modules need pandas / pyarrow, imported on first use (PEP 562)
+_LAZY = {
+    "BookError": "._book",
+    "ResidentBook": "._book",
+    "RiskResult": "._book",
+    "Scenarios": "._book",
+    "generate_book": "._book",
+    "risk": "._book",
+    "write_book": "._book",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gpu_hedge' has no attribute {name!r}")
 
 __all__ = [
     "BookError",

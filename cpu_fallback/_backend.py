@@ -49,6 +49,13 @@ def block_normals(seed: int, block: int, step: int, count: int, size: int, antit
 SPECIAL = SimpleNamespace(ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
 
 
+def loop_scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
+    """``Backend.scan`` without a compiler: ``carry = body(carry, x)`` along the leading axis of ``xs``."""
+    for i in range(int(xs[0].shape[0])):
+        carry = body(carry, tuple(x[i] for x in xs))
+    return carry
+
+
 class NumpyBackend:
     """CPU backend: NumPy arrays, SciPy special functions, chunked multi-threaded evaluation.
 
@@ -82,6 +89,17 @@ class NumpyBackend:
     @staticmethod
     def sync(x: Any) -> Any:
         return x
+
+    scan = staticmethod(loop_scan)
+
+    @staticmethod
+    def segment_sum(codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+        """Per-code sums (``np.bincount`` with weights), float64."""
+        return np.bincount(codes, weights=values, minlength=n)
+
+    @staticmethod
+    def is_out_of_memory(exc: BaseException) -> bool:
+        return isinstance(exc, MemoryError)
 
     def elementwise(
         self,

@@ -191,3 +191,25 @@ def test_lazy_where_selects_like_where_and_skips_unneeded_branches(bk, pattern):
     np.testing.assert_array_equal(b.to_numpy(got), np.where(b.to_numpy(cond), b.to_numpy(x) * 2.0, b.to_numpy(x) - 1.0))
     if bk == "numpy":  # the chunked CPU backend skips a branch no element needs
         assert calls == {"none": ["f"], "all": ["t"], "mixed": ["t", "f"]}[pattern]
+
+
+def test_each_backend_recognises_only_its_allocation_failures(bk):
+    backend = get_backend(bk)
+    own = {
+        "numpy": MemoryError("Unable to allocate 7.63 MiB"),
+        "jax": RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 8000000 bytes."),
+    }.get(bk)
+    if own is not None:
+        assert backend.is_out_of_memory(own)
+    assert not backend.is_out_of_memory(ValueError("strike[3] = -1.0 is invalid"))
+    assert not backend.is_out_of_memory(RuntimeError("something else"))
+
+
+def test_scan_and_segment_sum_agree_across_backends(bk):
+    backend = get_backend(bk)
+    xs = (backend.asarray(np.arange(5.0)), backend.asarray(np.arange(5.0) ** 2))
+    last = backend.scan(lambda c, x: (c[0] + x[0], c[1] * 2 + x[1]), (backend.asarray(0.0), backend.asarray(1.0)), xs)
+    assert float(last[0]) == 10.0 and float(last[1]) == ((((1 * 2 + 0) * 2 + 1) * 2 + 4) * 2 + 9) * 2 + 16
+    codes = backend.asarray(np.array([2, 0, 2, 1, 2]))
+    sums = gpu_hedge.to_numpy(backend.segment_sum(codes, backend.asarray(np.array([1.0, 2.0, 3.0, 4.0, 5.0])), 4))
+    np.testing.assert_array_equal(sums, [2.0, 4.0, 9.0, 0.0])

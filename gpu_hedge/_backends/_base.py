@@ -36,6 +36,12 @@ class Backend(Protocol):
       grouping of blocks. ``antithetic``: path ``2i + 1`` gets minus path ``2i``'s draws. Backends
       draw different bits; the simulation layer's reference mode draws on the host with NumPy's
       streams for identical shocks everywhere.
+    - ``scan(body, carry, xs)``: ``carry = body(carry, x)`` for each ``x`` along the leading axis of
+      ``xs`` (a tuple of arrays), returning the last carry: a compiled ``lax.scan`` on JAX (one
+      program for the whole loop, differentiable), a Python loop elsewhere.
+    - ``segment_sum(codes, values, n)``: per-code sums of ``values`` (codes 0 ... n-1) on the device.
+    - ``is_out_of_memory(exc)``: whether ``exc`` is this backend's allocation failure (so callers can
+      shrink their work and retry without knowing the backend's exception types).
     """
 
     name: str
@@ -64,3 +70,9 @@ class Backend(Protocol):
         dtype: Any,
         key: Any = None,
     ) -> dict[str, Any]: ...
+
+    def scan(self, body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any: ...
+
+    def segment_sum(self, codes: Any, values: Any, n: int) -> Any: ...
+
+    def is_out_of_memory(self, exc: BaseException) -> bool: ...

@@ -11,7 +11,7 @@ import cupy
 import cupyx.scipy.special as csp
 import numpy as np
 
-from cpu_fallback._backend import PATH_BLOCK
+from cpu_fallback._backend import PATH_BLOCK, loop_scan
 
 SPECIAL = SimpleNamespace(
     ndtr=csp.ndtr,
@@ -52,6 +52,18 @@ class CupyBackend:
     def sync(x: Any) -> Any:
         cupy.cuda.get_current_stream().synchronize()
         return x
+
+    @staticmethod
+    def scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
+        return loop_scan(body, carry, xs)
+
+    @staticmethod
+    def segment_sum(codes: Any, values: Any, n: int) -> Any:
+        return cupy.bincount(codes, weights=values, minlength=n)
+
+    @staticmethod
+    def is_out_of_memory(exc: BaseException) -> bool:
+        return isinstance(exc, cupy.cuda.memory.OutOfMemoryError)
 
     @staticmethod
     def normals(

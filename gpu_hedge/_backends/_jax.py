@@ -66,6 +66,20 @@ class JaxBackend:
         return jax.block_until_ready(x)
 
     @staticmethod
+    def scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
+        """``jax.lax.scan`` over the leading axis of ``xs``, returning the last carry."""
+        return jax.lax.scan(lambda c, x: (body(c, x), None), carry, xs)[0]
+
+    @staticmethod
+    def segment_sum(codes: Any, values: Any, n: int) -> Any:
+        return jax.ops.segment_sum(values, codes, num_segments=n)
+
+    @staticmethod
+    def is_out_of_memory(exc: BaseException) -> bool:
+        """XLA reports a failed allocation as RESOURCE_EXHAUSTED."""
+        return "RESOURCE_EXHAUSTED" in str(exc)
+
+    @staticmethod
     def jvp(fn: Callable, primals: tuple, tangents: tuple) -> tuple[Any, Any]:
         """Forward-mode derivative: ``(fn(*primals), d fn . tangents)`` (``jax.jvp``)."""
         return jax.jvp(fn, primals, tangents)

@@ -20,14 +20,7 @@ from .._pricing.black_scholes import black_kernel
 from .risk import GREEKS, SUMS, Scenarios, _batches, _segment_sum, ladder_kernel
 from .schema import BookError, Market, describe_invalid, read_market, validate
 
-__all__ = ["ResidentBook", "is_out_of_memory"]
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device allocation failure (CuPy's OutOfMemoryError, XLA's RESOURCE_EXHAUSTED)."""
-    name = type(exc).__name__
-    text = str(exc)
-    return name in ("OutOfMemoryError", "CUDARuntimeError") and "memory" in text.lower() or "RESOURCE_EXHAUSTED" in text
+__all__ = ["ResidentBook"]
 
 
 @dataclass
@@ -116,7 +109,7 @@ class ResidentBook:
                 try:
                     work(rows, lo, hi)
                 except Exception as exc:  # noqa: BLE001 - only allocation failures are retried
-                    if not is_out_of_memory(exc) or size == 1:
+                    if not self.bk.is_out_of_memory(exc) or size == 1:
                         raise
                     size = max(1, size // 2)
                     continue

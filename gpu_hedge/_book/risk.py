@@ -216,15 +216,7 @@ class PartResult:
 
 def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
     """Sums of ``values`` by ``codes`` (0 ... n-1) computed on the backend, returned to the host."""
-    if bk.name == "jax":
-        import jax
-
-        return np.asarray(to_numpy(jax.ops.segment_sum(values, codes, num_segments=n)), dtype=np.float64)
-    if bk.name == "cupy":  # pragma: no cover - GPU only
-        out = bk.xp.zeros(n, dtype=values.dtype)
-        bk.xp.add.at(out, codes, values)
-        return np.asarray(to_numpy(out), dtype=np.float64)
-    return np.bincount(codes, weights=values, minlength=n)
+    return np.asarray(to_numpy(bk.segment_sum(codes, values, n)), dtype=np.float64)
 
 
 #: price each distinct contract once when the partition has at most this fraction of distinct ones
@@ -365,13 +357,12 @@ def process_partition(
 
 def process_partition_safely(index: int, frame: pd.DataFrame, first_row: int, *args: Any) -> PartResult:
     """:func:`process_partition`, splitting the partition in halves (recursively) when the device runs
-    out of memory, so the chunk shrinks and the job goes on; the halves' results are merged in order."""
-    from .resident import is_out_of_memory
-
+    out of memory, so the chunk shrinks and the job goes on; the halves' results are merged in order.
+    ``args[3]`` is the backend (what :meth:`Backend.is_out_of_memory` recognises)."""
     try:
         return process_partition(index, frame, first_row, *args)
     except Exception as exc:  # noqa: BLE001 - only allocation failures are retried
-        if not is_out_of_memory(exc) or len(frame) < 2:
+        if not get_backend(args[3]).is_out_of_memory(exc) or len(frame) < 2:
             raise
     half = len(frame) // 2
     a = process_partition_safely(index, frame.iloc[:half], first_row, *args)

@@ -466,34 +466,29 @@ class StaticPlan(NamedTuple):
 
 @lru_cache(maxsize=32)
 def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., tuple[dict, Array]]:
-    """A jitted ``lax.scan`` over a run of decision dates with the options ``live``."""
-    import jax
-    import jax.numpy as jnp
-
+    """A compiled :meth:`Backend.scan` over a run of decision dates with the options ``live``."""
+    xp = bk.xp
     core = _compiled(bk, static, live, raw=True)
     n_options = len(static.options)
 
-    @jax.jit
     def segment(state: dict, prev: Array, spots: Array, ks: Array, ts: Array, dts: Array, vols: Array, hvs: Array,
                 flags: Array) -> tuple[dict, Array]:  # fmt: skip
         def body(carry: tuple, x: tuple) -> tuple:
             st, prev = carry
             spot, k, t, dt, v, hv, f = x
-            st = _accrue(jnp, static, st, prev, spot, dt, [f[j] for j in range(n_options)])
-            out = core(jnp, bk.special, spot, *(st[n] for n in STATE), k, t, v, hv)
-            return ({**st, **out}, spot), None
+            st = _accrue(xp, static, st, prev, spot, dt, [f[j] for j in range(n_options)])
+            out = core(xp, bk.special, spot, *(st[n] for n in STATE), k, t, v, hv)
+            return {**st, **out}, spot
 
-        (state, prev), _ = jax.lax.scan(body, (state, prev), (spots, ks, ts, dts, vols, hvs, flags))
-        return state, prev
+        return bk.scan(body, (state, prev), (spots, ks, ts, dts, vols, hvs, flags))
 
-    return segment
+    return bk.jit(segment)
 
 
 def run_scan(bk: Backend, plan: Plan, prices: Array, dtype: Any) -> State:
-    """The loop as ``lax.scan`` over dates (JAX, prices already on the device): one compiled program
-    per run of dates with the same live options, every date fused; same ledger as :func:`run`."""
-    import jax.numpy as jnp
-
+    """The loop as :meth:`Backend.scan` over dates (compiling backends, prices already on the device):
+    one compiled program per run of dates with the same live options, every date fused; same ledger
+    as :func:`run`."""
     xp = bk.xp
     times, n_times = plan.times, plan.times.size
     prices = xp.astype(prices, dtype)
@@ -518,8 +513,8 @@ def run_scan(bk: Backend, plan: Plan, prices: Array, dtype: Any) -> State:
         live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= a)
         flags = np.stack([settle_at == k for k in range(a, b)]).astype(np.float64)
         state, prev = _segment(bk, static, live)(
-            state, prev, prices[a:b], jnp.arange(a, b), jnp.asarray(times[a:b], dtype=dtype), jnp.asarray(dts[a:b], dtype=dtype),
-            jnp.asarray(plan.hedge_vols[a:b], dtype=dtype), jnp.asarray(hvs[a:b], dtype=dtype), jnp.asarray(flags, dtype=dtype),
+            state, prev, prices[a:b], xp.arange(a, b), bk.asarray(times[a:b], dtype=dtype), bk.asarray(dts[a:b], dtype=dtype),
+            bk.asarray(plan.hedge_vols[a:b], dtype=dtype), bk.asarray(hvs[a:b], dtype=dtype), bk.asarray(flags, dtype=dtype),
         )  # fmt: skip
     k = n_times - 1
     spot = prices[k]

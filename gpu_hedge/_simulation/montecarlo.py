@@ -27,7 +27,7 @@ import numpy as np
 from .._backends import Backend, BackendUnavailableError, available_backends, get_backend
 from .._types import Array
 from .models import GBM, Heston, Merton
-from .paths import _count, _stepper, iter_paths
+from .paths import _count, _stepper, check_run, iter_paths
 
 __all__ = ["MCGreeks", "MCResult", "mc_greeks", "mc_price"]
 
@@ -240,9 +240,7 @@ def _discounted_payoffs(
     first_path: int,
 ) -> Array:
     """``(n_strikes, n_paths)`` discounted payoffs as a function of the traced ``params`` (a
-    ``lax.scan`` over the steps, shocks drawn inside it from the backend's stream)."""
-    import jax
-
+    :meth:`Backend.scan` over the steps, shocks drawn inside it from the backend's stream)."""
     xp, special = bk.xp, bk.special
     stepper = _stepper(_with_params(model, **params), scheme, expiry / n_steps)
     survival = payoff == "up_and_out"
@@ -250,7 +248,8 @@ def _discounted_payoffs(
     spot0 = stepper.observe(xp, state0)[0]
     log_barrier = math.log(barrier) if survival else 0.0
 
-    def body(carry: tuple, k: Array) -> tuple[tuple, None]:
+    def body(carry: tuple, x: tuple) -> tuple:
+        (k,) = x
         state, acc, weight = carry
         z = bk.normals(seed, k, stepper.n_normals, n_paths, dtype, antithetic=antithetic, first_path=first_path)
         if survival:
@@ -260,10 +259,10 @@ def _discounted_payoffs(
         else:
             state = stepper.advance(xp, special, state, z)
         spot = stepper.observe(xp, state)[0]
-        return (state, acc + spot if payoff == "asian" else acc, weight), None
+        return state, acc + spot if payoff == "asian" else acc, weight
 
     weight0 = xp.astype(spot0 < barrier, dtype) if survival else xp.ones_like(spot0)
-    (state, acc, weight), _ = jax.lax.scan(body, (state0, xp.zeros_like(spot0), weight0), xp.arange(n_steps, dtype=xp.uint32))
+    state, acc, weight = bk.scan(body, (state0, xp.zeros_like(spot0), weight0), (xp.arange(n_steps, dtype=xp.uint32),))
     spot = stepper.observe(xp, state)[0]
     values = _vanilla(xp, acc / n_steps if payoff == "asian" else spot, strikes, phi) * weight[None, :]
     return values * math.exp(-model.rate * expiry)
@@ -303,13 +302,9 @@ def mc_greeks(
     deltas at spot x (1 +- ``gamma_bump``) with the same shocks (bias O(bump^2)). ``greeks`` picks
     which to compute (each costs about one more pass over the paths, gamma two); the others are None.
     """
-    import jax
 
     strikes_np, expiry, barrier = _check_args(model, strike, expiry, payoff, barrier)
-    n_paths = _count("n_paths", n_paths)
-    n_steps = _count("n_steps", n_steps)
-    if antithetic and (n_paths % 2 or first_path % 2):
-        raise ValueError(f"antithetic paths come in pairs: n_paths = {n_paths} and first_path = {first_path} must be even")
+    n_paths, n_steps, _, seed, first_path, _ = check_run(model, n_paths, n_steps, expiry, seed, antithetic, first_path, dtype, scheme)
     if payoff == "up_and_out" and isinstance(model, Heston):
         raise ValueError(
             "pathwise up-and-out Greeks are implemented for GBM and Merton (one-step survival); for Heston use "
@@ -321,9 +316,6 @@ def mc_greeks(
     if not (math.isfinite(gamma_bump) and 0 < gamma_bump < 0.5):
         raise ValueError(f"gamma_bump = {gamma_bump!r} must lie in (0, 0.5)")
     bk = _autodiff_backend(backend)
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
-    _stepper(model, scheme, 1.0)  # unknown scheme -> clear error before tracing
     dt = getattr(bk.xp, dtype)
     has_vol = not isinstance(model, Heston)
     names = ("spot", "vol") if has_vol else ("spot",)
@@ -342,15 +334,15 @@ def mc_greeks(
         return tuple(bk.xp.asarray(1.0 if j == i else 0.0, dtype=dt) for j in range(len(names)))
 
     if "delta" in greeks:
-        values, d_spot = jax.jvp(fn, primal, tangent(0))
+        values, d_spot = bk.jvp(fn, primal, tangent(0))
     else:
         values, d_spot = fn(*primal), None
-    d_vol = jax.jvp(fn, primal, tangent(1))[1] if has_vol and "vega" in greeks else None
+    d_vol = bk.jvp(fn, primal, tangent(1))[1] if has_vol and "vega" in greeks else None
     gammas = None
     if "gamma" in greeks:
         h = gamma_bump * model.spot
-        d_up = jax.jvp(fn, (primal[0] + h, *primal[1:]), tangent(0))[1]
-        d_down = jax.jvp(fn, (primal[0] - h, *primal[1:]), tangent(0))[1]
+        d_up = bk.jvp(fn, (primal[0] + h, *primal[1:]), tangent(0))[1]
+        d_down = bk.jvp(fn, (primal[0] - h, *primal[1:]), tangent(0))[1]
         gammas = (d_up - d_down) / (2.0 * h)
 
     scalar = strikes_np.ndim == 0
@@ -370,14 +362,11 @@ def _compiled_payoffs(bk: Backend, template: Any, names: tuple[str, ...], *args:
     """The jitted discounted payoffs as a function of (strikes, *model fields ``names``); ``template``
     is the model with those fields blanked, so runs that differ only in them (bumped spot or vol,
     other strikes of the same count) share one compilation."""
-    import jax
-
     keys = ("expiry", "phi", "payoff", "barrier", "n_paths", "n_steps", "seed", "dtype", "antithetic", "scheme", "first_path")
     kwargs = dict(zip(keys, args, strict=True))
     kwargs["dtype"] = getattr(bk.xp, kwargs["dtype"])
 
-    @jax.jit
     def fn(strikes: Array, *values: Array) -> Array:
         return _discounted_payoffs(bk, template, dict(zip(names, values, strict=True)), strikes=strikes, **kwargs)
 
-    return fn
+    return bk.jit(fn)

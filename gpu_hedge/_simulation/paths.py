@@ -96,6 +96,25 @@ def _stepper(model: Any, scheme: str | None, dt: float) -> Stepper:
     return schemes[name](model, dt)
 
 
+def check_run(
+    model: Any, n_paths: Any, n_steps: Any, horizon: Any, seed: Any, antithetic: bool, first_path: Any, dtype: Any, scheme: str | None
+) -> tuple[int, int, float, int, int, Stepper]:
+    """The checked arguments of a simulation run, ``(n_paths, n_steps, horizon, seed, first_path,
+    stepper)``; a ValueError names the first bad one."""
+    n_paths = _count("n_paths", n_paths)
+    n_steps = _count("n_steps", n_steps)
+    horizon = float(horizon)
+    if not (math.isfinite(horizon) and horizon > 0):
+        raise ValueError(f"horizon = {horizon!r} must be a finite number of years > 0")
+    seed = random.check_seed(seed)
+    first_path = _count("first_path", first_path, minimum=0)
+    if antithetic and (n_paths % 2 or first_path % 2):
+        raise ValueError(f"antithetic paths come in pairs: n_paths = {n_paths} and first_path = {first_path} must be even")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
+    return n_paths, n_steps, horizon, seed, first_path, _stepper(model, scheme, horizon / n_steps)
+
+
 @lru_cache(maxsize=64)
 def _compiled_step(backend: Backend, stepper: Stepper) -> Any:
     """``(state, z) -> (state, spot, variance)``, jitted where the backend compiles (fixed shapes)."""
@@ -140,18 +159,9 @@ def iter_paths(
     >>> [s.time for s in steps], steps[0].spot.tolist()
     ([0.0, 0.5, 1.0], [100.0, 100.0, 100.0, 100.0])
     """
-    n_paths = _count("n_paths", n_paths)
-    n_steps = _count("n_steps", n_steps)
-    horizon = float(horizon)
-    if not (math.isfinite(horizon) and horizon > 0):
-        raise ValueError(f"horizon = {horizon!r} must be a finite number of years > 0")
-    seed = random.check_seed(seed)
-    first_path = _count("first_path", first_path, minimum=0)
-    if antithetic and (n_paths % 2 or first_path % 2):
-        raise ValueError(f"antithetic paths come in pairs: n_paths = {n_paths} and first_path = {first_path} must be even")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
-    stepper = _stepper(model, scheme, horizon / n_steps)
+    n_paths, n_steps, horizon, seed, first_path, stepper = check_run(
+        model, n_paths, n_steps, horizon, seed, antithetic, first_path, dtype, scheme
+    )
     bk = get_backend(backend)
     return _iterate(bk, stepper, n_paths, n_steps, horizon, seed, getattr(bk.xp, dtype), antithetic, reference, first_path)
 

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._backends import Backend, get_backend, to_numpy
-from .._pricing.black_scholes import black_kernel
-from .risk import GREEKS, SUMS, Scenarios, _batches, _segment_sum, ladder_kernel
+from .._backends import Backend, get_backend
+from .risk import SUMS, Scenarios, _batches, _greek_sums, _ladder_sums, by_underlying_frame, ladder_frame
 from .schema import BookError, Market, describe_invalid, read_market, validate
 
 __all__ = ["ResidentBook"]
@@ -73,6 +72,7 @@ class ResidentBook:
         cat = [np.concatenate(x) if parts else np.zeros(0) for x in zip(*parts, strict=True)] if parts else [np.zeros(0)] * 7
         codes, strike, tau, vol_given, phi, weight, model = cat
         self.n = int(strike.size)
+        self._counts = np.bincount(codes.astype(np.int64), minlength=self.market.size).astype(np.float64)  # host, once
         self._rows: list[_Rows] = []
         for name, flag in (("bsm", 0), ("black76", 1)):
             m = model == flag
@@ -117,56 +117,29 @@ class ResidentBook:
 
     def by_underlying(self) -> pd.DataFrame:
         """Sums per underlying of value and position Greeks (same columns and units as :func:`gpu_hedge.risk`)."""
-        n_u = self.market.size
-        sums = np.zeros((len(SUMS), n_u))
+        sums = np.zeros((len(SUMS), self.market.size))
+        sums[0] = self._counts
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            out = self.bk.elementwise(black_kernel(rows.model, GREEKS, regular_only=True), self._inputs(rows, lo, hi), GREEKS, dt,
-                                      key=("resident", rows.model))  # fmt: skip
-            c, w = rows.codes[lo:hi], rows.weight[lo:hi]
-            part = np.zeros_like(sums)
-            part[0] = np.bincount(np.asarray(to_numpy(c)), minlength=n_u)
-            for i, name in enumerate(("price", "delta", "gamma", "vega", "theta", "rho"), start=1):
-                part[i] = _segment_sum(self.bk, c, out[name] * w, n_u)
-            sums[:] += part
+            _, part = _greek_sums(
+                self.bk, rows.model, self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt
+            )
+            sums[1:] += part
 
         self._each_slice(work)
-        by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(self.market.names, name="underlying"))
-        by["positions"] = by["positions"].astype(np.int64)
-        by.insert(1, "spot", self.market.spot)
-        by["dollar_delta"] = by["delta"] * self.market.spot
-        by["dollar_gamma_1pct"] = by["gamma"] * self.market.spot**2 / 100.0
-        by["vega_per_point"] = by["vega"] / 100.0
-        by["theta_per_day"] = by["theta"] / 365.0
-        return by[by["positions"] > 0]
+        return by_underlying_frame(sums, self.market)
 
     def ladder(self, scenarios: Scenarios | str = "default") -> pd.DataFrame:
         """Full-revaluation P&L per underlying and scenario (columns underlying, spot_shock, vol_shock, pnl)."""
-        if isinstance(scenarios, str):
-            scenarios = Scenarios.default() if scenarios == "default" else Scenarios.parse(scenarios)
+        scenarios = Scenarios.coerce(scenarios)
         pairs = scenarios.pairs()
-        names = tuple(f"s{j}" for j in range(len(pairs)))
-        n_u = self.market.size
-        total = np.zeros((len(pairs), n_u))
+        total = np.zeros((len(pairs), self.market.size))
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            pnl = self.bk.elementwise(ladder_kernel(rows.model, pairs), [*self._inputs(rows, lo, hi), rows.weight[lo:hi]], names, dt,
-                                      key=("resident-ladder", rows.model, tuple(pairs)))  # fmt: skip
-            part = np.stack([_segment_sum(self.bk, rows.codes[lo:hi], pnl[name], n_u) for name in names])
-            total[:] += part
+            args = self._inputs(rows, lo, hi)
+            total[:] += _ladder_sums(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
 
         self._each_slice(work)
-        counts = np.zeros(n_u)
-        for rows in self._rows:
-            counts += np.bincount(np.asarray(to_numpy(rows.codes)), minlength=n_u)
-        frame = pd.DataFrame(
-            {
-                "underlying": np.tile(np.asarray(self.market.names, dtype=object), len(pairs)),
-                "spot_shock": np.repeat([s for s, _ in pairs], n_u),
-                "vol_shock": np.repeat([v for _, v in pairs], n_u),
-                "pnl": total.reshape(-1),
-            }
-        )
-        return frame[np.tile(counts > 0, len(pairs))].reset_index(drop=True)
+        return ladder_frame(total, scenarios, self.market, self._counts > 0)

@@ -78,6 +78,13 @@ class Scenarios:
         return cls.parse("spot=-0.2:0.2:0.05,vol=-0.1:0.1:0.05")
 
     @classmethod
+    def coerce(cls, spec: Scenarios | str | None) -> Scenarios | None:
+        """A :class:`Scenarios`, ``"default"``, a spec string or None, as Scenarios (or None)."""
+        if isinstance(spec, str):
+            return cls.default() if spec == "default" else cls.parse(spec)
+        return spec
+
+    @classmethod
     def parse(cls, spec: str) -> Scenarios:
         parts: dict[str, tuple[float, ...]] = {}
         for item in spec.split(","):
@@ -219,6 +226,52 @@ def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
     return np.asarray(to_numpy(bk.segment_sum(codes, values, n)), dtype=np.float64)
 
 
+def _greek_sums(bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """All :data:`GREEKS` of one model's rows (``args`` = S, K, T, vol, r, q, phi on the device) and
+    their weighted sums per underlying code, ``(len(GREEKS), n_u)`` on the host."""
+    out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model))
+    return out, np.stack([_segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS])
+
+
+def _ladder_sums(
+    bk: Backend, model: str, pairs: list[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any
+) -> np.ndarray:
+    """Weighted scenario P&L per underlying code, ``(len(pairs), n_u)`` on the host (:func:`ladder_kernel`)."""
+    names = tuple(f"s{j}" for j in range(len(pairs)))
+    pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=("ladder", model, tuple(pairs)))
+    return np.stack([_segment_sum(bk, c, pnl[name], n_u) for name in names])
+
+
+def by_underlying_frame(sums: np.ndarray, market: Market) -> pd.DataFrame:
+    """The per-underlying table from :data:`SUMS` rows: counts, value and position Greeks plus the desk
+    conventions, for underlyings that hold positions."""
+    by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(market.names, name="underlying"))
+    by["positions"] = by["positions"].astype(np.int64)
+    by.insert(1, "spot", market.spot)
+    by["dollar_delta"] = by["delta"] * market.spot
+    by["dollar_gamma_1pct"] = by["gamma"] * market.spot**2 / 100.0
+    by["vega_per_point"] = by["vega"] / 100.0
+    by["theta_per_day"] = by["theta"] / 365.0
+    return by[by["positions"] > 0]
+
+
+def ladder_frame(total: np.ndarray, scenarios: Scenarios | None, market: Market, held: np.ndarray) -> pd.DataFrame:
+    """Long ladder table (underlying, spot_shock, vol_shock, pnl) from ``(n_scenarios, n_u)`` sums, for
+    the underlyings where ``held``."""
+    if scenarios is None:
+        return pd.DataFrame({"underlying": pd.Series(dtype=object), "spot_shock": [], "vol_shock": [], "pnl": []})
+    pairs, n_u = scenarios.pairs(), market.size
+    frame = pd.DataFrame(
+        {
+            "underlying": np.tile(np.asarray(market.names, dtype=object), len(pairs)),
+            "spot_shock": np.repeat([s for s, _ in pairs], n_u),
+            "vol_shock": np.repeat([v for _, v in pairs], n_u),
+            "pnl": total.reshape(-1),
+        }
+    )
+    return frame[np.tile(held, len(pairs))].reset_index(drop=True)
+
+
 #: price each distinct contract once when the partition has at most this fraction of distinct ones
 DEDUPE_BELOW = 0.8
 
@@ -317,7 +370,6 @@ def process_partition(
         unit = {name: np.empty(n_c) for name in GREEKS} if keep_positions else {}
         dt = getattr(bk.xp, dtype)
         pairs = scenarios.pairs() if scenarios is not None else []
-        names = tuple(f"s{j}" for j in range(len(pairs)))
         sums[0] = np.bincount(chk.und_code, minlength=n_u)
         for model, mask in (("bsm", model_code == 0), ("black76", model_code == 1)):
             m = int(mask.sum())
@@ -330,15 +382,13 @@ def process_partition(
                                                                  (1.0, 1.0, 1.0, 0.2, 0.0, 0.0, 1.0, 0.0, 0), strict=True)]  # fmt: skip
             args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
             w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
-            out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model))
-            for i, name in enumerate(GREEKS, start=1):  # segment sums on the device
-                sums[i] += _segment_sum(bk, c, out[name] * w, n_u)
-                if keep_positions:
+            out, part = _greek_sums(bk, model, args, w, c, n_u, dt)
+            sums[1:] += part  # on the device
+            if keep_positions:
+                for name in GREEKS:
                     unit[name][sel] = to_numpy(out[name])[:m]
             if pairs:
-                pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=("ladder", model, tuple(pairs)))
-                for j, name in enumerate(names):
-                    ladder[j] += _segment_sum(bk, c, pnl[name], n_u)
+                ladder += _ladder_sums(bk, model, pairs, args, w, c, n_u, dt)
         greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit
         weight = chk.weight
         per = {name: greeks[name] * weight for name in greeks}
@@ -478,8 +528,7 @@ def risk(
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows = {chunk_rows} must be >= 1")
-    if isinstance(scenarios, str):
-        scenarios = Scenarios.default() if scenarios == "default" else Scenarios.parse(scenarios)
+    scenarios = Scenarios.coerce(scenarios)
     bk = get_backend(backend)
     mkt = read_market(market, vol_surface)
     batches, total, source = _batches(book, chunk_rows)
@@ -555,27 +604,8 @@ def _assemble(
     for p in results:  # in partition order: the same float sums whoever computed each partition
         sums += p.sums
         ladder_sum += p.ladder
-    by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(mkt.names, name="underlying"))
-    by["positions"] = by["positions"].astype(np.int64)
-    by.insert(1, "spot", mkt.spot)
-    by["dollar_delta"] = by["delta"] * mkt.spot
-    by["dollar_gamma_1pct"] = by["gamma"] * mkt.spot**2 / 100.0
-    by["vega_per_point"] = by["vega"] / 100.0
-    by["theta_per_day"] = by["theta"] / 365.0
-    by = by[by["positions"] > 0]
-    if scenarios is not None:
-        pairs = scenarios.pairs()
-        ladder = pd.DataFrame(
-            {
-                "underlying": np.tile(np.asarray(mkt.names, dtype=object), len(pairs)),
-                "spot_shock": np.repeat([s for s, _ in pairs], n_u),
-                "vol_shock": np.repeat([v for _, v in pairs], n_u),
-                "pnl": ladder_sum.reshape(-1),
-            }
-        )
-        ladder = ladder[ladder["underlying"].isin(by.index)].reset_index(drop=True)
-    else:
-        ladder = pd.DataFrame({"underlying": pd.Series(dtype=object), "spot_shock": [], "vol_shock": [], "pnl": []})
+    by = by_underlying_frame(sums, mkt)
+    ladder = ladder_frame(ladder_sum, scenarios, mkt, sums[0] > 0)
     trades = _trades(by, hedges, strategy, costs, lot_size)
     invalid = pd.concat([p.invalid for p in results], ignore_index=True) if results else pd.DataFrame(columns=INVALID_COLUMNS)
     positions = pa.concat_tables([p.positions for p in results]).to_pandas() if keep and results else None

@@ -25,7 +25,8 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    # soft_wrap: no line breaks inserted into the message (paths and values stay copyable)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

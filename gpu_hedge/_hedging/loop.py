@@ -226,57 +226,17 @@ class State(dict):
     """Per-path running arrays (holding, hedge_units, cash, costs, n_trades, turnover, unhedged, limited)."""
 
 
-def _option_greeks(
-    xp: Any, sp: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...],
-    log_of: Callable[[Array], Array] | None = None,
-) -> dict:  # fmt: skip
-    """Black-Scholes-Merton ``names`` of one option strictly before expiry (tau, vol > 0), with
-    everything that is the same on every path (sqrt(tau), discount factors) computed once: per path
-    only log, the normal CDF and, for gamma or vega, the density. Same formulas as
-    :mod:`gpu_hedge._pricing.black_scholes` (tested against it)."""
-    if not set(names) <= {"delta", "gamma", "vega"}:
-        return _kernel(names)(xp, sp, spot, o.strike, tau, vol, rate, div, 1.0 if o.call else -1.0)
-    log_of = log_of or xp.log
-    scalar = isinstance(tau, float) and isinstance(vol, float)
-    sqrt_tau = math.sqrt(tau) if scalar else xp.sqrt(tau)
-    v = vol * sqrt_tau
-    carry = math.exp(-div * tau) if scalar else xp.exp(-div * tau)
-    drift = (rate - div + 0.5 * vol * vol) * tau
-    log_spot = log_of(spot)
-    out = {}
-    if "delta" in names and set(names) == {"delta"} and scalar:
-        # delta alone (the common case): d1 = a ln S + b with per-date scalars, sign folded in:
-        # call N(d1) carry, put -N(-d1) carry; two passes besides the log and the CDF
-        sign = 1.0 if o.call else -1.0
-        out["delta"] = sp.ndtr(log_spot * (sign / v) + sign * (drift - math.log(o.strike)) / v) * (sign * carry)
-        return out
-    d1 = (log_spot - math.log(o.strike) + drift) / v
-    if "delta" in names:
-        out["delta"] = carry * sp.ndtr(d1) if o.call else -carry * sp.ndtr(-d1)
-    if "gamma" in names or "vega" in names:
-        density = carry * xp.exp(-0.5 * d1 * d1) * (1.0 / math.sqrt(2.0 * math.pi))
-        if "gamma" in names:
-            out["gamma"] = density / (spot * v)
-        if "vega" in names:
-            out["vega"] = spot * density * sqrt_tau
-    return out
-
-
 def _book_greeks(
     xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any, names: tuple[str, ...] = _ALL
 ) -> dict[str, Array]:
-    """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), dates before expiry."""
+    """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), at dates before
+    expiry: the package's Black-Scholes-Merton kernel (regular region only; with the date's expiry and
+    vol as scalars, what is common to all paths is computed once, and only what ``names`` need)."""
+    kernel = _kernel(names)
     total: dict[str, Array] = {}
-    logs: list[Array] = []
-
-    def log_of(x: Array) -> Array:  # ln S once per date, shared by the options
-        if not logs:
-            logs.append(xp.log(x))
-        return logs[0]
-
     for j in live:
         o = plan.options[j]
-        g = _option_greeks(xp, sp, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names, log_of)
+        g = kernel(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
         for name in names:
             term = g[name] if o.units == 1 else o.units * g[name]
             total[name] = total[name] + term if name in total else term

@@ -42,27 +42,42 @@ def black_kernel(model: str, names: tuple[str, ...], regular_only: bool = False)
             b, Dq = 0.0, D
         else:
             b, Dq = r - q, xp.exp(-q * T)
-        SDq, KD = S * Dq, K * D
+        wanted = set(names)
+        # Only what the requested Greeks use: delta alone needs one normal CDF and no density.
+        legs = wanted & {"price", "theta", "rho", "dividend_rho"}
+        KD = K * D
         KsD = KD if regular_only else Ks * D
+        if legs or wanted & {"vega", "volga", "veta", "ultima"} or not regular_only:
+            SDq = S * Dq
+
+        def signed(x: Any) -> Any:  # phi x, without a pass when phi is the scalar +1
+            return x if isinstance(phi, float) and phi == 1.0 else phi * x
 
         d1 = (xp.log(S / Ks) + (b + 0.5 * vols * vols) * Ts) / v
-        d2 = d1 - v
-        N1, N2 = sp.ndtr(phi * d1), sp.ndtr(phi * d2)
-        n1 = npdf(xp, d1)
-        # The two legs of the price, shared by delta, theta, rho and dividend_rho.
-        A = phi * SDq * N1
-        B = phi * KsD * N2
-        price = xp.maximum(A - B, 0.0)
-        wanted = set(names)
+        if legs or wanted & {"dual_delta", "dual_gamma", "vanna", "volga", "charm", "veta", "color", "zomma", "ultima"}:
+            d2 = d1 - v
+        if legs or wanted & {"delta", "charm"}:
+            N1 = sp.ndtr(signed(d1))
+        if legs or "dual_delta" in wanted:
+            N2 = sp.ndtr(signed(d2))
+        if wanted & {"gamma", "speed", "zomma", "color", "vega", "volga", "veta", "ultima", "theta", "vanna", "charm"}:
+            n1 = npdf(xp, d1)
+        if legs:
+            # The two legs of the price, shared by theta, rho and dividend_rho.
+            A = phi * SDq * N1
+            B = phi * KsD * N2
+            price = xp.maximum(A - B, 0.0)
         if wanted & {"gamma", "speed", "zomma", "color"}:
             gamma = Dq * n1 / (S * v)
         if wanted & {"vega", "volga", "veta", "ultima"}:
             vega = SDq * n1 * sqrtT
         if wanted & {"charm", "veta", "color"}:
             dd1_dT = b / (vols * sqrtT) - d2 / (2.0 * Ts)  # d(d1)/dT
-        reg: dict[str, Any] = {"price": price}
+        reg: dict[str, Any] = {}
         for n in names:
-            if n == "delta":
+            if n == "price":
+                reg[n] = price
+            elif n == "delta":
                 reg[n] = phi * Dq * N1
             elif n == "gamma":
                 reg[n] = gamma

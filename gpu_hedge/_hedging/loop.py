@@ -619,7 +619,7 @@ def hedge_simulated(
     """
     from cpu_fallback import NumpyBackend
 
-    from .._simulation.paths import iter_paths, simulate
+    from .._simulation.paths import check_run, iter_paths, simulate
 
     bk = get_backend(backend)
     if dtype not in ("float32", "float64"):
@@ -631,8 +631,8 @@ def hedge_simulated(
         lot_size=lot_size, max_position=max_position, marks=None,
     )  # fmt: skip
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
-    # argument errors (n_paths, seed, antithetic pairs ...) before any work
-    next(iter(iter_paths(model, n_paths=n_paths, backend="numpy", **{**sim, "n_steps": 1})))
+    # argument errors (n_paths, seed, antithetic pairs ...) before any work, without simulating
+    check_run(model, n_paths, n_steps, horizon, seed, antithetic, 0, dtype, scheme)
     dt = getattr(bk.xp, dtype)
     if bk.name == "numpy":
         inner = NumpyBackend(threads=1)  # the blocks are the parallelism

@@ -582,7 +582,7 @@ def hedge(
         state = run_blocks(plan, lambda lo, hi: lambda k: np.asarray(prices[k, lo:hi], dtype=dt), n_paths, dt)
     else:
         state = run(bk, plan, row, n_paths, dt)
-    return HedgeResult.from_state(state, plan, prices, bk, dtype)
+    return HedgeResult.from_state(state, plan, prices)
 
 
 def hedge_simulated(
@@ -651,4 +651,4 @@ def hedge_simulated(
         p = simulate(model, n_paths=2 if antithetic else 1, first_path=first, backend=bk, **sim)
         return to_numpy(p.spot)[:, path - first]
 
-    return HedgeResult.from_state(state, plan, source, bk, dtype)
+    return HedgeResult.from_state(state, plan, source)

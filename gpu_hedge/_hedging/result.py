@@ -70,14 +70,14 @@ class HedgeResult:
     premium: np.ndarray
     _plan: Any = field(repr=False)
     _prices: Any = field(repr=False)
-    _dtype: str = field(repr=False, default="float64")
 
     @classmethod
-    def from_state(cls, state: dict, plan: Plan, prices: Any, bk: Any, dtype: str) -> HedgeResult:
+    def from_state(cls, state: dict, plan: Plan, prices: Any) -> HedgeResult:
+        """Per-path results from the loop's final state, copied to the host as float64."""
         h = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in state.items()}
         return cls(
             h["cash"], h["cash"] + h["costs"], h["costs"], h["n_trades"].astype(np.int64), h["turnover"], h["unhedged"],
-            h["limited"].astype(np.int64), h["premium"], plan, prices, dtype,
+            h["limited"].astype(np.int64), h["premium"], plan, prices,
         )  # fmt: skip
 
     @property

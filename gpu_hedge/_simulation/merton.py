@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import scipy.special as sc
 
 from .._types import Array
+from .gbm import LogNormalStep
 from .models import Merton
 
 #: Poisson counts stop where P(N > n) falls below this (far below any Monte Carlo error).
@@ -31,7 +32,7 @@ def poisson_survival(mean: float) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class MertonStep:
+class MertonStep(LogNormalStep):
     """One exact step of length ``dt`` (years):
 
     log S' = log S + (rate - div - intensity k - vol^2 / 2) dt + vol sqrt(dt) Z1 + N jump_mean
@@ -44,9 +45,6 @@ class MertonStep:
     dt: float
     n_normals: ClassVar[int] = 3
 
-    def init(self, xp: Any, n_paths: int, dtype: Any) -> tuple[Array, ...]:
-        return (xp.full((n_paths,), self.model.spot, dtype=dtype),)
-
     def log_step(self, xp: Any, special: Any, z: Array) -> tuple[Array, Any]:
         """``(center, scale)`` with log S' - log S = center + scale * z[0]: given the jumps (drawn from
         z[1], z[2]) the step is Gaussian in z[0]; center = drift + log of the jumps, scale = vol sqrt(dt)."""
@@ -58,12 +56,3 @@ class MertonStep:
             jumps = jumps + xp.astype(tail < survival, z.dtype)
         log_jump = jumps * m.jump_mean + xp.sqrt(jumps) * m.jump_std * z[1]
         return drift + log_jump, m.vol * math.sqrt(dt)
-
-    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
-        (spot,) = state
-        center, scale = self.log_step(xp, special, z)
-        return (spot * xp.exp(center + scale * z[0]),)
-
-    @staticmethod
-    def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, None]:
-        return state[0], None

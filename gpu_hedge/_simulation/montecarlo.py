@@ -27,6 +27,7 @@ import numpy as np
 from .._backends import Backend, BackendUnavailableError, available_backends, get_backend
 from .._types import Array
 from .models import GBM, Heston, Merton
+from .gbm import LogNormalStep
 from .paths import _count, _stepper, check_run, iter_paths
 
 __all__ = ["MCGreeks", "MCResult", "mc_greeks", "mc_price"]
@@ -305,7 +306,7 @@ def mc_greeks(
 
     strikes_np, expiry, barrier = _check_args(model, strike, expiry, payoff, barrier)
     n_paths, n_steps, _, seed, first_path, _ = check_run(model, n_paths, n_steps, expiry, seed, antithetic, first_path, dtype, scheme)
-    if payoff == "up_and_out" and isinstance(model, Heston):
+    if payoff == "up_and_out" and not isinstance(_stepper(model, scheme, 1.0), LogNormalStep):
         raise ValueError(
             "pathwise up-and-out Greeks are implemented for GBM and Merton (one-step survival); for Heston use "
             "finite differences of mc_price with the same seed (common random numbers)"

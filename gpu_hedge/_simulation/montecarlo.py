@@ -26,8 +26,8 @@ import numpy as np
 
 from .._backends import Backend, BackendUnavailableError, available_backends, get_backend
 from .._types import Array
-from .models import GBM, Heston, Merton
 from .gbm import LogNormalStep
+from .models import GBM, Heston, Merton
 from .paths import _count, _stepper, check_run, iter_paths
 
 __all__ = ["MCGreeks", "MCResult", "mc_greeks", "mc_price"]

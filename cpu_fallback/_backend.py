@@ -10,6 +10,7 @@ import numpy as np
 import scipy.special as sc
 
 from ._executor import _pool, default_threads, run_chunked
+from ._ndtr import ndtr
 
 #: Paths per random-stream block. Block ``b`` holds paths ``[b * PATH_BLOCK, (b + 1) * PATH_BLOCK)``
 #: and has its own counter-based stream, so a path's shocks depend only on (seed, path, step).
@@ -46,7 +47,8 @@ def block_normals(seed: int, block: int, step: int, count: int, size: int, antit
     return gen.standard_normal((size, count)).T
 
 
-SPECIAL = SimpleNamespace(ndtr=sc.ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
+#: ``ndtr`` is the vectorised float64 kernel of :mod:`cpu_fallback._ndtr` (SciPy's for anything else)
+SPECIAL = SimpleNamespace(ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
 
 
 def loop_scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:

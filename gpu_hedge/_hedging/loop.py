@@ -133,7 +133,8 @@ def _check_prices(bk: Backend, prices: Any) -> None:
     step = max(1, (1 << 20) // max(1, int(np.prod(prices.shape[1:], dtype=np.int64))))
     for a in range(0, n, step):
         chunk = prices[a : a + step]
-        ok = xp.all(chunk > 0) & xp.all(chunk < math.inf)  # NaN fails both comparisons
+        # two reductions, no temporaries: a NaN makes both NaN, which fails both comparisons
+        ok = (xp.min(chunk) > 0) & (xp.max(chunk) < math.inf)
         if not bool(to_numpy(ok)):
             bad = ~(np.isfinite(to_numpy(chunk)) & (to_numpy(chunk) > 0))
             i = int(np.flatnonzero(np.ravel(bad))[0])

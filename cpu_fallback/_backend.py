@@ -51,6 +51,25 @@ def block_normals(seed: int, block: int, step: int, count: int, size: int, antit
 SPECIAL = SimpleNamespace(ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
 
 
+def native_kernel(native: str, names: Sequence[str], dtype: Any) -> Callable[..., None] | None:
+    """The NumPy backend's own implementation of a well-known kernel, or None (run the generic one).
+
+    ``"black:bsm"`` / ``"black:black76"``: the generalised Black formula's price and first-order
+    Greeks in the regular region, float64, any subset of ``cpu_fallback._black.NAMES``: two
+    Numba passes (:mod:`cpu_fallback._black`). None without Numba or with ``GPU_HEDGE_NUMBA=0``.
+    """
+    model = native.removeprefix("black:")
+    if native == model or model not in ("bsm", "black76") or np.dtype(dtype) != np.float64:
+        return None
+    from ._ndtr import _loop
+
+    if not _loop():
+        return None
+    from ._black import NAMES, black_greeks
+
+    return black_greeks(model == "black76") if set(names) <= set(NAMES) else None
+
+
 def loop_scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
     """``Backend.scan`` without a compiler: ``carry = body(carry, x)`` along the leading axis of ``xs``."""
     for i in range(int(xs[0].shape[0])):
@@ -110,11 +129,16 @@ class NumpyBackend:
         names: Sequence[str],
         dtype: Any,
         key: Any = None,
+        native: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Run an elementwise ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs.
 
-        ``key`` identifies the kernel for caching on compiling backends; unused here.
+        ``key`` identifies the kernel for caching on compiling backends; unused here. ``native``
+        names a kernel this backend may run natively instead (see :func:`native_kernel`).
         """
+        fused = native_kernel(native, names, dtype) if native else None
+        if fused is not None:
+            return run_chunked(fused, arrays, names, np.dtype(dtype), chunk=self.chunk, threads=self.threads, into=True)
         return run_chunked(
             lambda *a: kernel(self.xp, self.special, *a),
             arrays,

@@ -53,12 +53,15 @@ def run_chunked(
     *,
     chunk: int | None = None,
     threads: int | None = None,
+    into: bool = False,
 ) -> dict[str, np.ndarray]:
     """Evaluate ``kernel(*arrays)`` elementwise and return ``{name: array}`` of the broadcast shape.
 
     ``kernel`` must be elementwise: output element ``i`` depends only on input element ``i``.
     0-d inputs are passed to every chunk as they are (never materialised); inputs of the full
     broadcast shape are sliced without copying; only partially broadcast inputs are expanded.
+    ``into=True``: ``kernel(*chunk_arrays, out={name: output slice})`` writes the chunk's results
+    itself (no copy from temporaries).
     """
     chunk = chunk or default_chunk()
     threads = threads or default_threads()
@@ -78,6 +81,9 @@ def run_chunked(
     def work(start: int) -> None:
         stop = min(start + chunk, size)
         args = [a if a.ndim == 0 else a[start:stop] for a in flat]
+        if into:
+            kernel(*args, out={name: outs[name][start:stop] for name in names})
+            return
         res = kernel(*args)
         for name in names:
             outs[name][start:stop] = res[name]

@@ -63,12 +63,12 @@ def test_slices_halve_on_out_of_memory_and_the_result_is_unchanged(monkeypatch):
     real = bk.elementwise
     sizes = []
 
-    def flaky(kernel, arrays, names, dtype, key=None):
+    def flaky(kernel, arrays, names, dtype, key=None, native=None):
         n = int(np.shape(arrays[1])[0])
         sizes.append(n)
         if n > 600:
             raise MemoryError("Unable to allocate 123 bytes")  # what NumPy raises
-        return real(kernel, arrays, names, dtype, key)
+        return real(kernel, arrays, names, dtype, key, native)
 
     monkeypatch.setattr(bk, "elementwise", flaky)
     got = rb.by_underlying()

@@ -229,7 +229,7 @@ def _segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
 def _greek_sums(bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any) -> tuple[dict[str, Any], np.ndarray]:
     """All :data:`GREEKS` of one model's rows (``args`` = S, K, T, vol, r, q, phi on the device) and
     their weighted sums per underlying code, ``(len(GREEKS), n_u)`` on the host."""
-    out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model))
+    out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model), native=f"black:{model}")
     return out, np.stack([_segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS])
 
 

@@ -38,7 +38,9 @@ def _run(bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, 
         kernel = _kernel(model, names, chk.regular)
     else:
         kernel = autodiff_kernel(_kernel(model, ("price",), chk.regular), bk.jvp, names)
-    out = bk.elementwise(kernel, chk.arrays, names, dtype, key=(method, model, str(dtype), chk.regular))
+    # the Black family's first-order Greeks, all inputs regular: a backend may run its own fused kernel
+    native = f"black:{model}" if method == "analytic" and chk.regular and model != "bachelier" else None
+    out = bk.elementwise(kernel, chk.arrays, names, dtype, key=(method, model, str(dtype), chk.regular), native=native)
     out = {n: out[n] for n in names}  # jit may hand back a dict in another order
     if chk.invalid is not None:
         xp = bk.xp

@@ -50,6 +50,35 @@ def gpu_names(backends: tuple[str, ...]) -> list[str]:
     return names
 
 
+def _spin(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x += i
+
+
+def parallel_capacity(n: int = 3_000_000) -> float:
+    """How many CPUs' worth of work this machine gives right now: the time of one pure-Python spin
+    divided into the time of ``usable CPUs`` of them run at once, times that count (2.0 on an idle
+    2-core machine; about 1 when a shared host gives this guest one core's worth). Recorded with
+    every benchmark so thread-scaling figures can be read against it."""
+    import multiprocessing as mp
+
+    try:
+        k = len(os.sched_getaffinity(0))
+    except AttributeError:
+        k = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    _spin(n)
+    one = time.perf_counter() - t0
+    procs = [mp.get_context("fork").Process(target=_spin, args=(n,)) for _ in range(k)]
+    t0 = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return round(k * one / (time.perf_counter() - t0), 2)
+
+
 def describe_machine(backends: tuple[str, ...]) -> dict[str, Any]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -69,6 +98,7 @@ def describe_machine(backends: tuple[str, ...]) -> dict[str, Any]:
         "memory_gb": mem_gb,
         "gpus": gpu_names(backends),
         "platform": platform.platform(),
+        "parallel_capacity_at_start": parallel_capacity(),
     }
 
 

@@ -34,7 +34,7 @@ from .._types import Array
 from .costs import Costs
 from .engine import Option, _round_and_limit, check_limits
 from .result import HedgeResult
-from .strategies import Context, Leland, Strategy, WhalleyWilmott, leland_vol
+from .strategies import Context, DeltaBand, Leland, NoHedge, Periodic, StaticHedge, Strategy, WhalleyWilmott, leland_vol
 
 __all__ = ["hedge", "hedge_simulated"]
 
@@ -303,6 +303,9 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
         return step
 
     if direct:
+        native = _native_step(plan, live) if bk.name == "numpy" and not raw else None
+        if native is not None:
+            return native
 
         def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # type: ignore[no-redef]
             return {**state, **core(bk.xp, bk.special, spot, *(state[n] for n in STATE), k, float(t), [float(v) for v in vols], hedge_vol)}
@@ -317,6 +320,49 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
 
         out = bk.elementwise(kernel, [spot, *(state[n] for n in STATE)], STATE, spot.dtype)
         return {**state, **out}
+
+    return step
+
+
+def _native_step(plan: Plan, live: tuple[int, ...]) -> Callable[..., dict] | None:
+    """The NumPy backend's compiled step (:mod:`cpu_fallback._hedge`) for the common rules: delta
+    hedging of a book of options with Periodic, Leland, StaticHedge, NoHedge or DeltaBand, any
+    :class:`Costs`, no lot rounding, position limit or hedge option; None otherwise (or without
+    Numba, or with ``GPU_HEDGE_NUMBA=0``). Same formulas and order of operations as ``core``."""
+    from cpu_fallback._ndtr import _loop
+
+    s = plan.strategy
+    if plan.hedge_option is not None or plan.lot_size is not None or plan.max_position is not None or not _loop():
+        return None
+    band: tuple[float, bool, bool] | None = None
+    if type(s) in (Periodic, Leland):
+        every = s.every
+        trades = lambda k: k % every == 0  # noqa: E731
+    elif type(s) is StaticHedge:
+        trades = lambda k: k == 0  # noqa: E731
+    elif type(s) is NoHedge:
+        trades = lambda k: False  # noqa: E731
+    elif type(s) is DeltaBand:
+        band = (float(s.width), bool(s.relative), bool(s.to_edge))
+        trades = lambda k: True  # noqa: E731
+    else:
+        return None
+    from cpu_fallback import _hedge
+
+    r, q = plan.rate, plan.div
+
+    def step(state: dict, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:
+        if not trades(k):
+            return state
+        legs = []
+        for j in live:
+            o, T, vol = plan.options[j], plan.options[j].expiry - float(t), float(vols[j])
+            # the scalars exactly as black_kernel computes them for a scalar expiry and vol
+            v = vol * np.sqrt(T)
+            phi = 1.0 if o.call else -1.0
+            legs.append((o.strike, (r - q + 0.5 * vol * vol) * T, v, phi, phi * np.exp(-q * T), o.units))
+        exposure = _hedge.book_delta(spot, legs)
+        return {**state, **_hedge.trade(exposure, spot, state, band, plan.costs)}
 
     return step
 
@@ -348,6 +394,7 @@ def run(
     )  # fmt: skip
     prev = spot
     steps: dict[tuple[int, ...], Callable[..., Any]] = {}
+    jit = "jit" in bk.capabilities
     for k in range(n_times):
         t = float(times[k])
         if k > 0:
@@ -357,8 +404,12 @@ def run(
         if k < n_times - 1:
             hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
             if live not in steps:
-                steps[live] = _compiled(bk, plan, live, direct=direct)
-            state = State(steps[live](dict(state), spot, k, t, plan.hedge_vols[k], hv))
+                steps[live] = _jitted_step(bk, static_plan(plan), live) if jit else _compiled(bk, plan, live, direct=direct)
+            if jit:  # the date's numbers in the run's dtype: a float64 scalar would promote a float32 run
+                numbers = (bk.asarray(t, dtype), bk.asarray(plan.hedge_vols[k], dtype), bk.asarray(hv, dtype))
+                state = State(steps[live](dict(state), spot, k, *numbers))
+            else:
+                state = State(steps[live](dict(state), spot, k, t, plan.hedge_vols[k], hv))
         else:
             _finish(bk, plan, state, live, spot, t)
         if record is not None:
@@ -425,6 +476,17 @@ class StaticPlan(NamedTuple):
     hedge_option: Option | None
 
 
+def static_plan(plan: Plan) -> StaticPlan:
+    return StaticPlan(*(getattr(plan, f) for f in StaticPlan._fields))
+
+
+@lru_cache(maxsize=32)
+def _jitted_step(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., dict]:
+    """:func:`_compiled`'s jitted step, compiled once per (backend, plan, live options) rather than
+    once per call of :func:`run` (``hedge_simulated`` on JAX used to recompile every call)."""
+    return _compiled(bk, static, live)  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=32)
 def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., tuple[dict, Array]]:
     """A compiled :meth:`Backend.scan` over a run of decision dates with the options ``live``."""
@@ -469,7 +531,7 @@ def run_scan(bk: Backend, plan: Plan, prices: Array, dtype: Any) -> State:
     starts = [0] + sorted({int(k) for k in settle_at if 0 < k < n_times - 1})
     bounds = list(zip(starts, [*starts[1:], n_times - 1], strict=True))
     prev = prices[0]
-    static = StaticPlan(*(getattr(plan, f) for f in StaticPlan._fields))
+    static = static_plan(plan)
     for a, b in bounds:
         live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= a)
         flags = np.stack([settle_at == k for k in range(a, b)]).astype(np.float64)

@@ -50,33 +50,40 @@ def gpu_names(backends: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _spin(n: int) -> None:
-    x = 0
-    for i in range(n):
-        x += i
+_SPIN = """
+import sys, time
+n, start = int(sys.argv[1]), float(sys.argv[2])
+while time.time() < start:
+    pass
+t0 = time.perf_counter()
+x = 0
+for i in range(n):
+    x += i
+print(time.perf_counter() - t0)
+"""
 
 
 def parallel_capacity(n: int = 3_000_000) -> float:
-    """How many CPUs' worth of work this machine gives right now: the time of one pure-Python spin
-    divided into the time of ``usable CPUs`` of them run at once, times that count (2.0 on an idle
-    2-core machine; about 1 when a shared host gives this guest one core's worth). Recorded with
-    every benchmark so thread-scaling figures can be read against it."""
-    import multiprocessing as mp
+    """How many CPUs' worth of work this machine gives right now: ``usable CPUs`` times the time of
+    one pure-Python spin over the time the same spins take when that many run at once (2.0 on an
+    idle 2-core machine; about 1 when a shared host gives this guest one core's worth). Fresh
+    interpreters (no fork of a threaded process), started together at a set wall-clock time.
+    Recorded with every benchmark so thread-scaling figures can be read against it."""
+    import sys
 
     try:
         k = len(os.sched_getaffinity(0))
     except AttributeError:
         k = os.cpu_count() or 1
-    t0 = time.perf_counter()
-    _spin(n)
-    one = time.perf_counter() - t0
-    procs = [mp.get_context("fork").Process(target=_spin, args=(n,)) for _ in range(k)]
-    t0 = time.perf_counter()
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    return round(k * one / (time.perf_counter() - t0), 2)
+
+    def spins(count: int) -> list[float]:
+        start = time.time() + 0.3
+        cmd = [sys.executable, "-c", _SPIN, str(n), repr(start)]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(count)]
+        return [float(p.communicate()[0]) for p in procs]
+
+    one = spins(1)[0]
+    return round(k * one / max(spins(k)), 2)
 
 
 def describe_machine(backends: tuple[str, ...]) -> dict[str, Any]:

@@ -135,11 +135,16 @@ class PlainImpl(Impl):
 
 
 class BackendImpl(Impl):
-    def __init__(self, name: str) -> None:
-        self.bk = gpu_hedge.get_backend(name)
+    def __init__(self, name: str, threads: int | None = None) -> None:
+        if threads is not None:  # the NumPy backend on a fixed number of threads (the per-core figure)
+            from cpu_fallback import NumpyBackend
+
+            self.bk = NumpyBackend(threads=threads)
+        else:
+            self.bk = gpu_hedge.get_backend(name)
         self.backend = self.bk.name
         self.device = self.bk.device
-        self.label = f"gpu_hedge {self.bk.name}"
+        self.label = f"gpu_hedge {self.bk.name}" + (f" ({threads} thread{'s' if threads > 1 else ''})" if threads else "")
 
     def prepare(self, inputs) -> float:
         dt, self.inputs = timed(
@@ -169,6 +174,8 @@ def parse_sizes(text: str) -> list[int]:
 def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     impls: list[Impl] = [PlainImpl()] + [BackendImpl(b) for b in backends]
+    if "numpy" in backends:
+        impls.append(BackendImpl("numpy", threads=1))
     for n in sizes:
         console.log(f"N = {n:,}: generating inputs")
         inputs = make_inputs(n, seed)
@@ -215,6 +222,9 @@ def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console
             r["compile_s_est"] = max(0.0, r["first_call_s"] - best) if impl.backend == "jax" else None
             results.append(r)
             impl.release()
+        one = rec.get("gpu_hedge numpy (1 thread)")
+        if one is not None and "gpu_hedge numpy" in rec:  # thread scaling of the NumPy backend, same run
+            rec["gpu_hedge numpy"]["speedup_vs_one_thread"] = one["best_s"] / rec["gpu_hedge numpy"]["best_s"]
         del inputs
         gc.collect()
     return results

@@ -164,6 +164,20 @@ def worker_gpu_hedge(backend: str, n_paths: int, n_steps: int, repeat: int, seed
     return out
 
 
+def rss_split_mb() -> dict[str, float]:
+    """RssAnon (the process's own memory) and RssFile (mapped files: shared library code such as
+    LLVM's, shared between processes and reclaimable) now, in MB (Linux; {} elsewhere)."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key = line.split(":")[0]
+            if key in ("RssAnon", "RssFile", "RssShmem"):
+                out[key] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
 def worker_streamed(backend: str, n_paths: int, n_steps: int, repeat: int, seed: int, pnl_path: str) -> dict[str, Any]:
     """``gh.hedge_simulated``: simulate + hedge in one pass, the path matrix never stored. Its own process,
     so its peak (VmHWM over the whole worker, warm-up included) holds nothing but this entry point's."""
@@ -198,7 +212,7 @@ def worker_streamed(backend: str, n_paths: int, n_steps: int, repeat: int, seed:
         "streamed": {"times_s": times, "best_s": min(times), "first_call_s": first, "peak_rss_mb": peak,
                      "peak_extra_mb": peak - rss_import, "peak_method": "VmHWM (whole worker)"},
         "rss_after_imports_mb": rss_import, "maxrss_after_imports_mb": maxrss_import, "ru_maxrss_end_mb": ru_maxrss_mb(),
-        "runtime_init_s": t_init,
+        "runtime_init_s": t_init, "rss_split_end_mb": rss_split_mb(),
         "pnl": _pnl_stats(res.pnl), "mean_cost": float(res.costs.mean()), "premium": float(res.premium[0]),
     }  # fmt: skip
     if bk.name == "numpy":

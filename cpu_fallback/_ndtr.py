@@ -150,7 +150,7 @@ def ndtr(x: Any) -> Any:
     np.exp(e, out=e)
     out = np.empty_like(flat)
     loop(flat, e, out)
-    return np.float64(out[0]) if scalar else out.reshape(arr.shape)
+    return np.float64(out[0]) if scalar or arr.ndim == 0 else out.reshape(arr.shape)  # 0-d in, scalar out, as a ufunc
 
 
 if __name__ == "__main__":

@@ -55,22 +55,33 @@ SPECIAL = SimpleNamespace(ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=
 NATIVE_CHUNK = 65536
 
 
-def native_kernel(native: str, names: Sequence[str], dtype: Any) -> Callable[..., None] | None:
+def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[..., None] | None:
     """The NumPy backend's own implementation of a well-known kernel, or None (run the generic one).
 
-    ``"black:bsm"`` / ``"black:black76"``: the generalised Black formula's price and first-order
-    Greeks in the regular region, float64, any subset of ``cpu_fallback._black.NAMES``: two
-    Numba passes (:mod:`cpu_fallback._black`). None without Numba or with ``GPU_HEDGE_NUMBA=0``.
+    - ``"black:bsm"`` / ``"black:black76"``: the generalised Black formula's price and first-order
+      Greeks in the regular region, float64, any subset of ``cpu_fallback._black.NAMES``.
+    - ``("ladder", model, pairs)``: ``gpu_hedge._book.risk.ladder_kernel(model, pairs)``'s weighted
+      scenario P&L ``s0 ... s<m-1>``, float64.
+
+    Both are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`). None
+    without Numba or with ``GPU_HEDGE_NUMBA=0``.
     """
-    model = native.removeprefix("black:")
-    if native == model or model not in ("bsm", "black76") or np.dtype(dtype) != np.float64:
+    if isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
+        kind, model, pairs = "ladder", native[1], tuple(native[2])
+    elif isinstance(native, str) and native.startswith("black:"):
+        kind, model, pairs = "black", native.removeprefix("black:"), ()
+    else:
+        return None
+    if model not in ("bsm", "black76") or np.dtype(dtype) != np.float64:
         return None
     from ._ndtr import _loop
 
     if not _loop():
         return None
-    from ._black import NAMES, black_greeks
+    from ._black import NAMES, black_greeks, black_ladder
 
+    if kind == "ladder":
+        return black_ladder(model == "black76", pairs) if list(names) == [f"s{j}" for j in range(len(pairs))] else None
     return black_greeks(model == "black76") if set(names) <= set(NAMES) else None
 
 
@@ -133,7 +144,7 @@ class NumpyBackend:
         names: Sequence[str],
         dtype: Any,
         key: Any = None,
-        native: str | None = None,
+        native: Any = None,
     ) -> dict[str, np.ndarray]:
         """Run an elementwise ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs.
 
@@ -144,7 +155,7 @@ class NumpyBackend:
         if fused is not None:
             # a compiled kernel makes a few calls per chunk, not ~60: bigger chunks keep the GIL-held
             # share small enough for the threads to scale (measured 1.07x -> 1.84x on 2 threads)
-            chunk = self.chunk or max(default_chunk(), NATIVE_CHUNK)
+            chunk = self.chunk or getattr(fused, "chunk", max(default_chunk(), NATIVE_CHUNK))
             return run_chunked(fused, arrays, names, np.dtype(dtype), chunk=chunk, threads=self.threads, into=True)
         return run_chunked(
             lambda *a: kernel(self.xp, self.special, *a),

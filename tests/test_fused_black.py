@@ -98,3 +98,24 @@ def test_switched_off_with_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(_ndtr, "_compiled", None)
     monkeypatch.setenv("GPU_HEDGE_NUMBA", "0")
     assert numpy_backend.native_kernel("black:bsm", NAMES, "float64") is None
+
+
+@pytest.mark.parametrize("model", ["bsm", "black76"])
+def test_native_ladder_equals_the_generic_ladder(model: str) -> None:
+    from gpu_hedge._book.risk import ladder_kernel
+
+    S, K, T, vol, r, q, call = _book(20_003, seed=6)
+    phi = np.where(call, 1.0, -1.0)
+    w = np.random.default_rng(7).normal(0.0, 100.0, S.size)
+    # includes vol shocks that floor the vol at 0 (intrinsic value) and a zero spot shock
+    pairs = [(ds, dv) for ds in (-0.3, -0.05, 0.0, 0.1) for dv in (-2.0, -0.04, 0.0, 0.25)]
+    names = [f"s{j}" for j in range(len(pairs))]
+    bk = NumpyBackend(chunk=3000)
+    args = [S, K, T, vol, r, q, phi, w]
+    key = ("ladder", model, tuple(pairs))
+    assert numpy_backend.native_kernel(key, names, "float64") is not None
+    native = bk.elementwise(ladder_kernel(model, pairs), args, names, "float64", key=key, native=key)
+    generic = bk.elementwise(ladder_kernel(model, pairs), args, names, "float64", key=key)
+    scale = np.abs(w) * (S + K)  # the size of the two legs each P&L is a difference of
+    for name in names:
+        assert np.all(np.abs(native[name] - generic[name]) <= 1e-13 * scale), name

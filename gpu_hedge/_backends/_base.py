@@ -27,8 +27,9 @@ class Backend(Protocol):
       does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
       arrays (CuPy). This is the one entry point the pricing layer uses to run maths. ``native``
       names a well-known kernel (``"black:bsm"``, ``"black:black76"``: price and first-order Greeks,
-      regular region) that a backend may replace by its own fused implementation of the same
-      formulas (NumPy: two Numba passes); a backend without one runs ``kernel``.
+      regular region; ``("ladder", model, pairs)``: the risk job's scenario ladder) that a backend
+      may replace by its own fused implementation of the same formulas (NumPy: Numba passes); a
+      backend without one runs ``kernel``.
     - ``normals(seed, step, count, n_paths, dtype, antithetic=False, first_path=0)``: the random-stream
       facade, standard normals of shape ``(count, n_paths)`` for time step ``step``, column ``j`` being
       path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: paths
@@ -72,7 +73,7 @@ class Backend(Protocol):
         names: Sequence[str],
         dtype: Any,
         key: Any = None,
-        native: str | None = None,
+        native: Any = None,
     ) -> dict[str, Any]: ...
 
     def scan(self, body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any: ...

@@ -98,7 +98,7 @@ class CupyBackend:
         names: Sequence[str],
         dtype: Any,
         key: Any = None,
-        native: str | None = None,
+        native: Any = None,
     ) -> dict[str, Any]:
         arrs = [cupy.asarray(a, dtype=dtype) for a in arrays]
         shape = np.broadcast_shapes(*(a.shape for a in arrs))

@@ -114,7 +114,7 @@ class JaxBackend:
         names: Sequence[str],
         dtype: Any,
         key: Any = None,
-        native: str | None = None,
+        native: Any = None,
     ) -> dict[str, Any]:
         """Jit ``kernel`` once per ``key`` (a hashable description of it) and run it on whole arrays."""
         names = tuple(names)

@@ -238,7 +238,8 @@ def _ladder_sums(
 ) -> np.ndarray:
     """Weighted scenario P&L per underlying code, ``(len(pairs), n_u)`` on the host (:func:`ladder_kernel`)."""
     names = tuple(f"s{j}" for j in range(len(pairs)))
-    pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=("ladder", model, tuple(pairs)))
+    key = ("ladder", model, tuple(pairs))
+    pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=key, native=key)
     return np.stack([_segment_sum(bk, c, pnl[name], n_u) for name in names])
 
 

@@ -137,6 +137,17 @@ class NumpyBackend:
     def is_out_of_memory(exc: BaseException) -> bool:
         return isinstance(exc, MemoryError)
 
+    def min_max(self, x: np.ndarray) -> tuple[float, float]:
+        """``(min, max)`` of a non-empty array, NaN if it holds one; large arrays in parts on the
+        thread pool (input validation would otherwise be the serial part of a threaded job)."""
+        threads = self.threads or default_threads()
+        if x.size < (1 << 20) or threads == 1:
+            return float(np.min(x)), float(np.max(x))
+        flat = x.reshape(-1)
+        step = -(-flat.size // threads)
+        parts = list(_pool(threads).map(lambda a: (np.min(flat[a : a + step]), np.max(flat[a : a + step])), range(0, flat.size, step)))
+        return float(np.min([p[0] for p in parts])), float(np.max([p[1] for p in parts]))  # NaN propagates
+
     def elementwise(
         self,
         kernel: Callable[..., Mapping[str, Any]],

@@ -213,3 +213,22 @@ def test_scan_and_segment_sum_agree_across_backends(bk):
     codes = backend.asarray(np.array([2, 0, 2, 1, 2]))
     sums = gpu_hedge.to_numpy(backend.segment_sum(codes, backend.asarray(np.array([1.0, 2.0, 3.0, 4.0, 5.0])), 4))
     np.testing.assert_array_equal(sums, [2.0, 4.0, 9.0, 0.0])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_numpy_min_max_in_parts_equals_whole_array(threads):
+    from cpu_fallback import NumpyBackend
+
+    bk = NumpyBackend(threads=threads)
+    x = np.random.default_rng(4).normal(size=(3, 700_001))  # over the 2^20 threshold, uneven parts
+    assert bk.min_max(x) == (float(x.min()), float(x.max()))
+    x[2, 699_999] = np.nan  # in the last part
+    lo, hi = bk.min_max(x)
+    assert np.isnan(lo) and np.isnan(hi)
+    assert bk.min_max(np.array([2.0, -1.0])) == (-1.0, 2.0)
+
+
+def test_every_backend_has_min_max():
+    for name in gpu_hedge.available_backends():
+        bk = get_backend(name)
+        assert bk.min_max(bk.asarray(np.array([3.0, -2.0, 5.0]))) == (-2.0, 5.0)

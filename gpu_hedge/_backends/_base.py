@@ -44,6 +44,8 @@ class Backend(Protocol):
       ``xs`` (a tuple of arrays), returning the last carry: a compiled ``lax.scan`` on JAX (one
       program for the whole loop, differentiable), a Python loop elsewhere.
     - ``segment_sum(codes, values, n)``: per-code sums of ``values`` (codes 0 ... n-1) on the device.
+    - ``min_max(x)``: ``(min, max)`` of a non-empty array as Python floats, NaN if it holds one (input
+      validation; NumPy splits large arrays over its threads).
     - ``is_out_of_memory(exc)``: whether ``exc`` is this backend's allocation failure (so callers can
       shrink their work and retry without knowing the backend's exception types).
     """
@@ -79,5 +81,7 @@ class Backend(Protocol):
     def scan(self, body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any: ...
 
     def segment_sum(self, codes: Any, values: Any, n: int) -> Any: ...
+
+    def min_max(self, x: Any) -> tuple[float, float]: ...
 
     def is_out_of_memory(self, exc: BaseException) -> bool: ...

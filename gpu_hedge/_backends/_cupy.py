@@ -62,6 +62,10 @@ class CupyBackend:
         return cupy.bincount(codes, weights=values, minlength=n)
 
     @staticmethod
+    def min_max(x: Any) -> tuple[float, float]:
+        return float(cupy.min(x)), float(cupy.max(x))
+
+    @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:
         return isinstance(exc, cupy.cuda.memory.OutOfMemoryError)
 

@@ -83,6 +83,10 @@ class JaxBackend:
         return jax.ops.segment_sum(values, codes, num_segments=n)
 
     @staticmethod
+    def min_max(x: Any) -> tuple[float, float]:
+        return float(jnp.min(x)), float(jnp.max(x))
+
+    @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:
         """XLA reports a failed allocation as RESOURCE_EXHAUSTED."""
         return "RESOURCE_EXHAUSTED" in str(exc)

@@ -47,7 +47,8 @@ def _first_bad(name: str, x: Any, bad: Any, rule: str, model: str) -> ValueError
 
 
 def _phi_kernel(xp: Any, sp: Any, call: Any) -> dict[str, Any]:
-    return {"phi": xp.astype(call, xp.float64) * 2.0 - 1.0}
+    # JAX and CuPy hand the flags over already cast to the run's dtype, NumPy as booleans
+    return {"phi": call * 2.0 - 1.0}
 
 
 def to_phi(call: Any, dtype: np.dtype, bk: Any) -> Any:

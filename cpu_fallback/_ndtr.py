@@ -128,7 +128,15 @@ def _loop() -> Any:
             elif _compiled is None:
                 try:
                     from ._ndtr_kernel import ndtr_loop
-                except ImportError:  # pragma: no cover - numba is a dependency
+                except Exception as exc:  # no Numba, or Numba cannot compile or cache here
+                    import warnings
+
+                    warnings.warn(
+                        f"gpu_hedge: Numba kernels unavailable ({type(exc).__name__}: {exc}); using SciPy's ndtr and the "
+                        "generic NumPy kernels (slower; set GPU_HEDGE_NUMBA=0 to silence this)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                     _compiled = False
                 else:
                     _compiled = ndtr_loop

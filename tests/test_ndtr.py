@@ -105,3 +105,19 @@ def test_environment_switch_turns_the_kernel_off(monkeypatch: pytest.MonkeyPatch
     assert _ndtr._loop() is False
     x = np.linspace(-8.0, 8.0, 1000)
     np.testing.assert_array_equal(_ndtr.ndtr(x), sc.ndtr(x))
+
+
+def test_a_numba_failure_falls_back_to_scipy_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    class Broken(types.ModuleType):
+        def __getattr__(self, name: str):
+            raise RuntimeError("cannot cache function: no locator available")
+
+    monkeypatch.setattr(_ndtr, "_compiled", None)
+    monkeypatch.setitem(sys.modules, "cpu_fallback._ndtr_kernel", Broken("cpu_fallback._ndtr_kernel"))
+    with pytest.warns(RuntimeWarning, match="Numba kernels unavailable.*no locator"):
+        assert _ndtr._loop() is False
+    x = np.linspace(-8.0, 8.0, 1000)
+    np.testing.assert_array_equal(_ndtr.ndtr(x), sc.ndtr(x))

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from .._backends import to_numpy
+from .._pricing._limits import FIRST_ORDER
 
-POSITION_GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho")
+POSITION_GREEKS = FIRST_ORDER
 
 
 @dataclass(frozen=True)

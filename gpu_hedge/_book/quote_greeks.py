@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._pricing._limits import FIRST_ORDER
 from .forwards import implied_forwards
 
-STANDARD_GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho")
+STANDARD_GREEKS = FIRST_ORDER
 #: Status given to rows the solver is not asked about (its own statuses are reported as it names them).
 SKIPPED_NO_PRICE = "skipped: no price"
 SKIPPED_EXPIRED = "skipped: expired"

@@ -35,12 +35,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._backends import Backend, get_backend, to_numpy
+from .._pricing._limits import FIRST_ORDER
 from .._pricing.black_scholes import black_kernel
 from .schema import INVALID_COLUMNS, BookError, Market, check_book_columns, describe_invalid, read_market, validate
 
 __all__ = ["RiskResult", "Scenarios", "risk"]
 
-GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho")
+GREEKS = FIRST_ORDER
 POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
                     "position_theta", "position_rho")  # fmt: skip
 SUMS = ("positions", "value", "delta", "gamma", "vega", "theta", "rho")

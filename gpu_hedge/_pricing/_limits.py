@@ -11,6 +11,9 @@ GREEK_NAMES: tuple[str, ...] = (
     "dual_delta", "dual_gamma",
 )  # fmt: skip
 
+#: price and the first-order Greeks a risk report carries (the book job, quote tables, aggregates)
+FIRST_ORDER: tuple[str, ...] = ("price", "delta", "gamma", "vega", "theta", "rho")
+
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 #: Greeks that carry the normal density: zero away from the money once the variance is zero.

@@ -76,6 +76,13 @@ def _pass_greeks(  # pragma: no cover - compiled
         rho[i] = -T[i] * pr if forward else T[i] * B
 
 
+def _full(a: Any, n: int) -> np.ndarray:
+    """A chunk input (slice or 0-d) as a contiguous float64 array of length ``n``, copied only when needed."""
+    if isinstance(a, np.ndarray) and a.shape == (n,) and a.dtype == np.float64 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)))
+
+
 def black_greeks(forward: bool) -> Any:
     """``kernel(S, K, T, vol, r, q, phi, out=...)`` for :func:`cpu_fallback.run_chunked` with
     ``into=True``: writes the requested ``out`` arrays (any subset of :data:`NAMES`) of one chunk.
@@ -84,12 +91,7 @@ def black_greeks(forward: bool) -> Any:
     def kernel(S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, out: Mapping[str, np.ndarray]) -> None:
         n = next(iter(out.values())).shape[0]
 
-        def full(a: Any) -> np.ndarray:
-            if isinstance(a, np.ndarray) and a.shape == (n,) and a.dtype == np.float64 and a.flags.c_contiguous:
-                return a
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)))
-
-        S, K, T, vol, r, q, phi = full(S), full(K), full(T), full(vol), full(r), full(q), full(phi)
+        S, K, T, vol, r, q, phi = (_full(a, n) for a in (S, K, T, vol, r, q, phi))
         lnm = np.divide(S, K)
         np.log(lnm, out=lnm)
         sqrtT, d1, e = np.empty(n), np.empty(n), np.empty(4 * n)
@@ -154,19 +156,14 @@ def black_ladder(forward: bool, pairs: tuple[tuple[float, float], ...]) -> Any:
     the weighted P&L of each (spot shock, vol shock) pair), the exponentials of its 2 (m + 1) normal
     CDFs in one NumPy ``exp`` call and the rest in two compiled passes."""
     ds = np.array([p[0] for p in pairs], dtype=np.float64)
-    log1p_ds = np.array([math.log1p(d) for d in ds[: len(pairs)]], dtype=np.float64)  # as the generic kernel
+    log1p_ds = np.array([math.log1p(d) for d in ds], dtype=np.float64)  # math.log1p, as the generic kernel
     dv = np.array([p[1] for p in pairs], dtype=np.float64)
     names = [f"s{j}" for j in range(len(pairs))]
 
     def kernel(S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, w: Any, out: Mapping[str, np.ndarray]) -> None:
         n = next(iter(out.values())).shape[0]
 
-        def full(a: Any) -> np.ndarray:
-            if isinstance(a, np.ndarray) and a.shape == (n,) and a.dtype == np.float64 and a.flags.c_contiguous:
-                return a
-            return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)))
-
-        S, K, T, vol, r, q, phi, w = (full(a) for a in (S, K, T, vol, r, q, phi, w))
+        S, K, T, vol, r, q, phi, w = (_full(a, n) for a in (S, K, T, vol, r, q, phi, w))
         sqrtT = np.sqrt(T)
         disc = np.exp(-r * T)
         s_disc, b = (disc, np.zeros(n)) if forward else (np.exp(-q * T), r - q)

@@ -88,15 +88,25 @@ def _gh_args():
     return gh.Option(STRIKE, MATURITY, call=True, quantity=-1.0), gh.Periodic(), gh.Costs(proportional=COST)
 
 
+def _start_backend(name: str) -> tuple[Any, float]:
+    """The backend with its device / runtime started (NumPy: Numba's kernels loaded), and the
+    seconds that took: done before a worker takes its memory baseline."""
+    import numpy as np
+
+    import gpu_hedge as gh
+
+    bk = gh.get_backend(name)
+    t0 = time.perf_counter()
+    bk.sync(bk.special.ndtr(bk.asarray(np.zeros(4))))
+    return bk, time.perf_counter() - t0
+
+
 def worker_gpu_hedge(backend: str, n_paths: int, n_steps: int, repeat: int, seed: int, pnl_path: str) -> dict[str, Any]:
     import numpy as np
 
     import gpu_hedge as gh
 
-    bk = gh.get_backend(backend)
-    t_init = time.perf_counter()
-    bk.sync(bk.special.ndtr(bk.asarray(np.zeros(4))))  # initialise the device / runtime (NumPy: Numba's ndtr) before the memory baseline
-    t_init = time.perf_counter() - t_init
+    bk, t_init = _start_backend(backend)
     rss_import, maxrss_import = rss_mb(), maxrss_mb()
     option, strategy, costs = _gh_args()
     model = gh.GBM(SPOT, VOL, rate=RATE)
@@ -185,10 +195,7 @@ def worker_streamed(backend: str, n_paths: int, n_steps: int, repeat: int, seed:
 
     import gpu_hedge as gh
 
-    bk = gh.get_backend(backend)
-    t_init = time.perf_counter()
-    bk.sync(bk.special.ndtr(bk.asarray(np.zeros(4))))  # initialise the device / runtime (NumPy: Numba's ndtr) before the memory baseline
-    t_init = time.perf_counter() - t_init
+    bk, t_init = _start_backend(backend)
     rss_import, maxrss_import = rss_mb(), maxrss_mb()
     option, strategy, costs = _gh_args()
     model = gh.GBM(SPOT, VOL, rate=RATE)

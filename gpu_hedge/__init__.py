@@ -64,13 +64,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'gpu_hedge' has no attribute {name!r}")
 
 __all__ = [
-    "BookError",
-    "ResidentBook",
-    "RiskResult",
-    "Scenarios",
-    "risk",
-    "generate_book",
-    "write_book",
+    *_LAZY,
     "Costs",
     "DeltaBand",
     "DeltaGamma",

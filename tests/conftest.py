@@ -2,7 +2,8 @@
 
 ``bk`` is parametrised over the backends this machine can run (NumPy, and JAX on CPU when it is
 installed; CuPy where a GPU is present). Restrict with ``GPU_HEDGE_TEST_BACKENDS=numpy,jax``.
-Tests marked ``gpu`` skip cleanly without a CUDA device.
+Tests marked ``gpu`` skip cleanly without a GPU; the ``bk`` parameters that run on a GPU (CuPy, JAX
+with a GPU) carry the mark, so ``pytest -m gpu`` runs every backend-parametrised test there.
 """
 
 from __future__ import annotations
@@ -29,16 +30,28 @@ def _test_backends() -> list[str]:
 BACKENDS = _test_backends()
 
 
+def _on_gpu(name: str) -> bool:
+    """Whether backend ``name`` runs on a GPU here (CuPy always; JAX when its default device is one)."""
+    if name == "cupy":
+        return True
+    if name == "jax":
+        from gpu_hedge._backends import _jax_gpu_status
+
+        return _jax_gpu_status()
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bk" in metafunc.fixturenames:
-        params = [pytest.param(n, marks=[pytest.mark.gpu] if n == "cupy" else [], id=n) for n in BACKENDS]
+        # ``pytest -m gpu`` selects every test body on every backend that runs on a GPU here
+        params = [pytest.param(n, marks=[pytest.mark.gpu] if _on_gpu(n) else [], id=n) for n in BACKENDS]
         metafunc.parametrize("bk", params)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if "cupy" in gpu_hedge.available_backends():
+    if any(_on_gpu(n) for n in gpu_hedge.available_backends()):
         return
-    skip = pytest.mark.skip(reason="needs a usable CUDA device (CuPy); none here")
+    skip = pytest.mark.skip(reason="needs a GPU (CuPy with a CUDA device, or JAX with a GPU); none here")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -12,6 +12,11 @@ Timing is device-resident: inputs are converted with ``backend.asarray`` before 
 outputs stay on the backend and are synchronised (``backend.sync``) before it stops. Host-to-device
 and device-to-host copy times are measured once beside it. gpu_hedge validates its inputs (the
 plain peer does not); that check is inside the timed call, as a user would run it.
+
+With the NumPy backend, two more rows measure the memory floor (the seven inputs read once, six
+fresh outputs written, nothing computed) on one and two threads, interleaved with the rest; from
+them a second table gives the two-thread ceiling this machine allows (:func:`two_thread_ceiling`)
+beside the measured two-threads-over-one ratio.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import numpy as np
 from scipy.special import ndtr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import describe_machine, now_iso, peak_rss_mb, reset_peak_rss, rss_mb, timed, versions, write_json  # noqa: E402
+from _common import describe_machine, now_iso, parallel_capacity, peak_rss_mb, reset_peak_rss, rss_mb, timed, versions, write_json  # noqa: E402
 
 import gpu_hedge  # noqa: E402
 
@@ -164,6 +169,61 @@ class BackendImpl(Impl):
         return {k: self.bk.to_numpy(v) for k, v in out.items()}
 
 
+class FloorImpl(Impl):
+    """The memory traffic every implementation must pay, and nothing else: read the seven inputs
+    once and write six fresh output arrays (allocated per call, so their pages are faulted and
+    zeroed by the kernel as gpu_hedge's are), in the NumPy backend's native chunks on ``threads``
+    threads, with one addition per element in a Numba loop. Not a peer: the part of gpu_hedge's
+    time that more threads cannot shrink unless the memory system gives more (two-thread ceiling)."""
+
+    backend = "numpy"
+    floor = True
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.label = f"memory floor ({threads} thread{'s' if threads > 1 else ''})"
+
+    def prepare(self, inputs) -> float:
+        self.inputs = list(inputs[:6]) + [np.asarray(inputs[6], dtype=np.float64)]
+        return 0.0
+
+    def run(self):
+        from cpu_fallback._backend import NATIVE_CHUNK
+        from cpu_fallback._executor import run_chunked
+
+        return run_chunked(_stream, self.inputs, GREEKS6, np.dtype(np.float64), chunk=NATIVE_CHUNK, threads=self.threads, into=True)
+
+
+def _stream(*arrays: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    _stream_loop(*arrays, *out.values())
+
+
+def _compile_stream() -> Any:
+    import numba
+
+    @numba.njit(nogil=True, cache=False)
+    def loop(S, K, T, v, r, q, c, o0, o1, o2, o3, o4, o5):  # pragma: no cover - compiled
+        for i in range(S.shape[0]):
+            x = S[i] + K[i] + T[i] + v[i] + r[i] + q[i] + c[i]
+            o0[i] = x
+            o1[i] = x
+            o2[i] = x
+            o3[i] = x
+            o4[i] = x
+            o5[i] = x
+
+    return loop
+
+
+_stream_loop: Any = None
+
+
+def two_thread_ceiling(one: float, floor1: float, floor2: float) -> float:
+    """Best possible time(1 thread) / time(2 threads) when everything above the memory floor halves:
+    ``one / ((one - floor1) / 2 + floor2)``."""
+    return one / (max(one - floor1, 0.0) / 2.0 + floor2)
+
+
 # --- driver ---------------------------------------------------------------------------------------------
 
 
@@ -175,7 +235,9 @@ def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console
     results: list[dict[str, Any]] = []
     impls: list[Impl] = [PlainImpl()] + [BackendImpl(b) for b in backends]
     if "numpy" in backends:
-        impls.append(BackendImpl("numpy", threads=1))
+        global _stream_loop
+        _stream_loop = _stream_loop or _compile_stream()
+        impls += [BackendImpl("numpy", threads=1), FloorImpl(1), FloorImpl(2)]
     for n in sizes:
         console.log(f"N = {n:,}: generating inputs")
         inputs = make_inputs(n, seed)
@@ -183,7 +245,7 @@ def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console
         for impl in impls:
             rec[impl.label] = {
                 "n": n, "implementation": impl.label, "backend": impl.backend, "device": impl.device,
-                "h2d_s": impl.prepare(inputs), "times_s": [],
+                "h2d_s": impl.prepare(inputs), "times_s": [], "floor": getattr(impl, "floor", False),
             }  # fmt: skip
         ref = None
         for rnd in range(repeat + 1):
@@ -198,7 +260,9 @@ def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console
                     r["first_call_s"] = dt
                     t_d2h, host = timed(lambda f=impl.to_numpy, o=out: f(o))
                     r["d2h_s"] = t_d2h if impl.backend not in (None, "numpy") else 0.0
-                    if ref is None:
+                    if getattr(impl, "floor", False):
+                        pass  # not a result
+                    elif ref is None:
                         ref = host
                     else:
                         r["max_rel_diff"] = max_rel_diff(host, ref)
@@ -224,7 +288,11 @@ def bench(sizes: list[int], backends: list[str], repeat: int, seed: int, console
             impl.release()
         one = rec.get("gpu_hedge numpy (1 thread)")
         if one is not None and "gpu_hedge numpy" in rec:  # thread scaling of the NumPy backend, same run
-            rec["gpu_hedge numpy"]["speedup_vs_one_thread"] = one["best_s"] / rec["gpu_hedge numpy"]["best_s"]
+            two = rec["gpu_hedge numpy"]
+            two["speedup_vs_one_thread"] = one["best_s"] / two["best_s"]
+            f1, f2 = rec["memory floor (1 thread)"]["best_s"], rec["memory floor (2 threads)"]["best_s"]
+            two["two_thread_ceiling"] = two_thread_ceiling(one["best_s"], f1, f2)
+            two["share_of_ceiling"] = two["speedup_vs_one_thread"] / two["two_thread_ceiling"]
         del inputs
         gc.collect()
     return results
@@ -261,11 +329,26 @@ def main(argv: list[str] | None = None) -> int:
         diff = r.get("max_rel_diff")
         table.add_row(
             f"{r['n']:,}", r["implementation"], f"{r['best_s']:.4f}", f"{r['options_per_s'] / 1e6:.2f}",
-            f"{r['speedup_vs_plain']:.2f}x", f"{r['first_call_s']:.4f}",
-            "reference" if diff is None else f"{max(diff.values()):.1e}",
+            "-" if r.get("floor") else f"{r['speedup_vs_plain']:.2f}x", f"{r['first_call_s']:.4f}",
+            "-" if r.get("floor") else "reference" if diff is None else f"{max(diff.values()):.1e}",
             "-" if r.get("peak_extra_mb") is None else f"{r['peak_extra_mb']:.0f}",
         )  # fmt: skip
     console.print(table)
+    scaling = [r for r in results if "two_thread_ceiling" in r]
+    if scaling:
+        cap = parallel_capacity()
+        t2 = Table(title=f"NumPy backend, 2 threads over 1 (parallel capacity now {cap:.2f} CPUs)")
+        for col in ("N", "2 threads / 1", "ceiling", "share of ceiling"):
+            t2.add_column(col, justify="right")
+        for r in scaling:
+            ratio, ceiling = r["speedup_vs_one_thread"], r["two_thread_ceiling"]
+            t2.add_row(f"{r['n']:,}", f"{ratio:.2f}x", f"{ceiling:.2f}x", f"{r['share_of_ceiling']:.0%}")
+        console.print(t2)
+        console.print(
+            "ceiling = t1 / ((t1 - floor1) / 2 + floor2): the one-thread time with everything above the memory floor "
+            "halved and the floor at its measured two-thread time. The floor reads the inputs once and writes six fresh "
+            "outputs (page faults included); memory floor rows are not peers."
+        )
     console.print(
         f"threads (gpu_hedge NumPy backend): {default_threads()}, chunk: {default_chunk()}; plain peer is single-threaded "
         "whole-array NumPy. GPU/JAX timings are device-resident (transfers excluded, reported as h2d_s/d2h_s in the JSON). "

@@ -163,7 +163,7 @@ def extract_greeks(data: dict[str, Any]) -> list[Row]:
         peers = [
             entry(str(r.get("implementation")), r.get("options_per_s"), peak_mb=r.get("peak_extra_mb"),
                   note="accuracy reference" if "max_rel_diff" not in r else None)
-            for r in recs if not _is_ours(r)
+            for r in recs if not _is_ours(r) and not r.get("floor")  # the memory-floor rows are not peers
         ]  # fmt: skip
         rows.append(make_row(f"N={n:,}" if isinstance(n, int) else f"N={n}", n, "options/s", ours, peers, memory=mem))
     return rows

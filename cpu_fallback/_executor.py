@@ -88,6 +88,14 @@ def run_chunked(
         for name in names:
             outs[name][start:stop] = res[name]
 
+    if threads > 1 and size > chunk:
+        # equal chunks, their count a multiple of the threads: 1e5 rows in 65,536-row chunks would
+        # give one thread 65,536 rows and the other 34,464, and the call would wait on the first
+        n_chunks = -(-size // chunk)
+        n_chunks = -(-n_chunks // threads) * threads
+        even = -(-size // n_chunks)
+        # whole cache lines per chunk (64 elements) where that stays within the asked-for chunk
+        chunk = min(chunk, -(-even // 64) * 64) if chunk >= 4096 else even
     starts = range(0, size, chunk)
     if threads == 1 or size <= chunk:
         for s in starts:

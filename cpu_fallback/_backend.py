@@ -63,9 +63,20 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     - ``("ladder", model, pairs)``: ``gpu_hedge._book.risk.ladder_kernel(model, pairs)``'s weighted
       scenario P&L ``s0 ... s<m-1>``, float64.
 
-    Both are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`). None
+    - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
+      ``s0`` (spot), ``s1`` (variance), float64 (:mod:`cpu_fallback._steps`).
+
+    All are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`). None
     without Numba or with ``GPU_HEDGE_NUMBA=0``.
     """
+    if isinstance(native, tuple) and len(native) == 2 and native[0] == "heston_qe":
+        from ._ndtr import _loop
+
+        if np.dtype(dtype) != np.float64 or not _loop():
+            return None
+        from ._steps import QE_NAMES, heston_qe
+
+        return heston_qe(tuple(native[1])) if tuple(names) == QE_NAMES else None
     if isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
         kind, model, pairs = "ladder", native[1], tuple(native[2])
     elif isinstance(native, str) and native.startswith("black:"):

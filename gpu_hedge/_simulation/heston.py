@@ -45,13 +45,32 @@ class HestonQEStep(_HestonStep):
     A >= beta, possible only for rho > 0 with large steps) the uncorrected K0 is used.
     """
 
-    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+    def constants(self) -> tuple[float, ...]:
+        """The step's numbers, as Python floats: ``(decay, theta, var1, var2, PSI_C, A, K0, K1, K2,
+        K3, K4, drift)`` with decay = e^(-kappa dt), the conditional variance ``v var1 + var2``,
+        Andersen's A = K2 + K4 / 2 and K0 ... K4, and drift = (rate - div) dt."""
         md, dt = self.model, self.dt
         kappa, theta, xi, rho = md.kappa, md.theta, md.xi, md.rho
-        spot, v = state
         decay = math.exp(-kappa * dt)
+        var1 = xi**2 * decay * (1.0 - decay) / kappa
+        var2 = theta * xi**2 * (1.0 - decay) ** 2 / (2.0 * kappa)
+        k0 = -rho * kappa * theta * dt / xi
+        k1 = GAMMA1 * dt * (kappa * rho / xi - 0.5) - rho / xi
+        k2 = GAMMA2 * dt * (kappa * rho / xi - 0.5) + rho / xi
+        k3 = GAMMA1 * dt * (1.0 - rho**2)
+        k4 = GAMMA2 * dt * (1.0 - rho**2)
+        return decay, theta, var1, var2, PSI_C, k2 + 0.5 * k4, k0, k1, k2, k3, k4, (md.rate - md.div) * dt
+
+    @property
+    def native(self) -> tuple[str, tuple[float, ...]]:
+        """The name under which a backend may run this step natively (``Backend.elementwise``)."""
+        return ("heston_qe", self.constants())
+
+    def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
+        decay, theta, var1, var2, _, big_a, k0, k1, k2, k3, k4, drift = self.constants()
+        spot, v = state
         mean = theta + (v - theta) * decay
-        var = v * (xi**2 * decay * (1.0 - decay) / kappa) + theta * xi**2 * (1.0 - decay) ** 2 / (2.0 * kappa)
+        var = v * var1 + var2
         alive = mean > 0  # mean == 0 only when v == theta == 0: the variance stays at 0
         mean_s = xp.where(alive, mean, 1.0)
         psi = xp.where(alive, var / mean_s**2, PSI_C)
@@ -70,12 +89,6 @@ class HestonQEStep(_HestonStep):
         v_exp = xp.where(tail < 1.0 - p, xp.log((1.0 - p) / tail) / beta, 0.0)
         v_next = xp.where(alive, xp.where(quadratic, v_quad, v_exp), 0.0)
 
-        k0 = -rho * kappa * theta * dt / xi
-        k1 = GAMMA1 * dt * (kappa * rho / xi - 0.5) - rho / xi
-        k2 = GAMMA2 * dt * (kappa * rho / xi - 0.5) + rho / xi
-        k3 = GAMMA1 * dt * (1.0 - rho**2)
-        k4 = GAMMA2 * dt * (1.0 - rho**2)
-        big_a = k2 + 0.5 * k4
         # log E[exp(A V(t + dt))] in each branch, where it is finite.
         arg = 1.0 - 2.0 * big_a * a
         ok_quad = arg > 0
@@ -88,7 +101,7 @@ class HestonQEStep(_HestonStep):
         ok = xp.where(quadratic, ok_quad, ok_exp)
         k0_star = xp.where(ok, -log_mgf - (k1 + 0.5 * k3) * v, k0)
 
-        log_step = (md.rate - md.div) * dt + k0_star + k1 * v + k2 * v_next + xp.sqrt(k3 * v + k4 * v_next) * z[0]
+        log_step = drift + k0_star + k1 * v + k2 * v_next + xp.sqrt(k3 * v + k4 * v_next) * z[0]
         return spot * xp.exp(log_step), v_next
 
     @staticmethod

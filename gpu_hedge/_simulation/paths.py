@@ -119,6 +119,23 @@ def check_run(
 def _compiled_step(backend: Backend, stepper: Stepper) -> Any:
     """``(state, z) -> (state, spot, variance)``, jitted where the backend compiles (fixed shapes)."""
 
+    native = getattr(stepper, "native", None)
+    if native is not None and "chunked" in backend.capabilities:
+        # a step the backend may run natively (NumPy: the Heston QE step in Numba), through
+        # elementwise; the generic step, chunked, where it has none (float32, no Numba)
+        names = tuple(f"s{j}" for j in range(len(stepper.init(backend.xp, 1, "float64"))))
+
+        def kernel(xp: Any, sp: Any, *arrays: Array) -> dict[str, Array]:
+            n = len(names)
+            return dict(zip(names, stepper.advance(xp, sp, arrays[:n], arrays[n:]), strict=True))
+
+        def chunked(state: tuple[Array, ...], z: Array) -> tuple[tuple[Array, ...], Array, Array | None]:
+            out = backend.elementwise(kernel, (*state, *z), names, z.dtype, native=native)
+            state = tuple(out[n] for n in names)
+            return (state, *stepper.observe(backend.xp, state))
+
+        return chunked
+
     def step(state: tuple[Array, ...], z: Array) -> tuple[tuple[Array, ...], Array, Array | None]:
         state = stepper.advance(backend.xp, backend.special, state, z)
         return (state, *stepper.observe(backend.xp, state))

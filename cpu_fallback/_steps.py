@@ -1,0 +1,123 @@
+"""The NumPy backend's native path-simulation steps (Numba), used through ``elementwise(native=...)``.
+
+- ``("heston_qe", constants)``: one step of Andersen's QE scheme, bit for bit the numbers of
+  ``gpu_hedge._simulation.heston.HestonQEStep.advance`` (the reference, which every other backend
+  runs; ``constants`` come from its ``native`` attribute): same formulas, branches and order of
+  operations, no fused multiply-adds (tested). Where the generic step evaluates both branches for
+  every path and selects, this one evaluates the branch each path takes. The normal CDF,
+  logarithms and the spot's ``exp`` stay vectorised calls per chunk, as in
+  :mod:`cpu_fallback._black`: one compiled pass finds each path's branch and the arguments of its
+  logarithms, NumPy's ``log`` runs on them, a second pass finishes the step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numba
+import numpy as np
+
+from ._black import _full
+from ._ndtr import ndtr
+from ._ndtr_kernel import JIT
+
+#: the outputs of :func:`heston_qe`, in this order: the spot and the variance after the step
+QE_NAMES = ("s0", "s1")
+
+
+#: no contraction into fused multiply-adds, so that each operation rounds as the generic step's
+#: NumPy operation does: the exponential branch's log((1 - p) / tail) cancels where tail ~ 1 - p,
+#: and one rounding apart would show as a visible relative difference in a tiny variance
+_EXACT = {k: v for k, v in JIT.items() if k != "fastmath"}
+_QUAD, _ALIVE, _OK, _TAIL = 1, 2, 4, 8  # bits of ``code``: branch, mean > 0, K0* exists, tail < 1 - p
+
+
+@numba.njit(nogil=True, **_EXACT)
+def _qe_branch(v: Any, z1: Any, tail: Any, c: Any, logs: Any, t1: Any, t2: Any, code: Any) -> None:  # pragma: no cover
+    """Each path's branch and the arguments of its logarithms (NumPy's ``log`` comes next), given
+    ``tail`` = ndtr(-z1) = 1 - U:
+    ``logs[i]`` the moment-generating function's, ``logs[n + i]`` the exponential branch's
+    (1 - p) / tail; ``t1`` V of the quadratic branch or beta, ``t2`` A b^2 a / arg; ``code`` bits."""
+    decay, theta, var1, var2, psi_c, big_a = c[0], c[1], c[2], c[3], c[4], c[5]
+    n = v.shape[0]
+    for i in range(n):
+        vi = v[i]
+        mean = theta + (vi - theta) * decay
+        var = vi * var1 + var2
+        alive = mean > 0.0
+        mean_s = mean if alive else 1.0
+        psi = var / (mean_s * mean_s) if alive else psi_c
+        bits = _ALIVE if alive else 0
+        logs[n + i] = 1.0
+        if psi <= psi_c:  # quadratic branch (and paths whose variance stays at 0)
+            two_over_psi = 2.0 / min(max(psi, 1e-300), psi_c)
+            b2 = two_over_psi - 1.0 + math.sqrt(two_over_psi) * math.sqrt(two_over_psi - 1.0)
+            a = mean_s / (1.0 + b2)
+            root = math.sqrt(b2) + z1[i]
+            arg = 1.0 - 2.0 * big_a * a
+            arg_s = arg if arg > 0.0 else 1.0
+            t1[i] = a * (root * root)
+            t2[i] = big_a * b2 * a / arg_s
+            logs[i] = arg_s
+            bits |= _QUAD | (_OK if arg > 0.0 else 0)
+        else:  # exponential branch, by inversion of U = ndtr(Zv)
+            p = (psi - 1.0) / (psi + 1.0)
+            beta = (1.0 - p) / mean_s
+            if tail[i] < 1.0 - p:
+                logs[n + i] = (1.0 - p) / tail[i]
+                bits |= _TAIL
+            ok = beta > big_a
+            logs[i] = p + beta * (1.0 - p) / (beta - big_a if ok else 1.0)
+            t1[i] = beta
+            bits |= _OK if ok else 0
+        code[i] = bits
+
+
+@numba.njit(nogil=True, **_EXACT)
+def _qe_finish(v: Any, z0: Any, c: Any, logs: Any, t1: Any, t2: Any, code: Any, v_next: Any, log_step: Any) -> None:  # pragma: no cover
+    """``v_next`` and the spot's log step, given :func:`_qe_branch`'s outputs with ``logs`` logged."""
+    k0, k1, k2, k3, k4, drift = c[6], c[7], c[8], c[9], c[10], c[11]
+    n = v.shape[0]
+    for i in range(n):
+        vi = v[i]
+        bits = code[i]
+        alive = (bits & _ALIVE) != 0
+        if bits & _QUAD:
+            vn = t1[i] if alive else 0.0
+            log_mgf = t2[i] - 0.5 * logs[i] if alive else 0.0
+        else:
+            vn = logs[n + i] / t1[i] if bits & _TAIL else 0.0
+            log_mgf = logs[i]
+        k0_star = -log_mgf - (k1 + 0.5 * k3) * vi if bits & _OK else k0
+        v_next[i] = vn
+        log_step[i] = drift + k0_star + k1 * vi + k2 * vn + math.sqrt(k3 * vi + k4 * vn) * z0[i]
+
+
+def heston_qe(constants: tuple[float, ...]) -> Any:
+    """``kernel(spot, v, z0, z1, out=...)`` for :func:`cpu_fallback.run_chunked` with ``into=True``:
+    one QE step of each path in the chunk, writing the state after it: ``out["s0"]`` (spot) and ``out["s1"]`` (variance).
+
+    ``constants`` = (decay, theta, var1, var2, psi_c, A, K0, K1, K2, K3, K4, drift): e^(-kappa dt);
+    theta; the conditional variance ``v var1 + var2``; the switching level; Andersen's A and K0 ... K4;
+    and (rate - div) dt. ``HestonQEStep.native`` computes them."""
+    c = np.array(constants, dtype=np.float64)
+    if c.shape != (12,):
+        raise ValueError(f"heston_qe takes 12 constants, got {c.shape[0]}")
+
+    def kernel(spot: Any, v: Any, z0: Any, z1: Any, out: Mapping[str, np.ndarray]) -> None:
+        n = next(iter(out.values())).shape[0]
+        spot, v, z0, z1 = (_full(a, n) for a in (spot, v, z0, z1))
+        tail = ndtr(-z1)  # 1 - U, exact in the far tail: the generic step's CDF, on every path
+        logs, t1, t2, code = np.empty(2 * n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8)
+        _qe_branch(v, z1, tail, c, logs, t1, t2, code)
+        np.log(logs, out=logs)
+        log_step = out["s0"]
+        _qe_finish(v, z0, c, logs, t1, t2, code, out["s1"], log_step)
+        np.exp(log_step, out=log_step)
+        log_step *= spot
+
+    # ~6 temporaries of 8 bytes per path: 16,384 paths keep them within L2
+    kernel.chunk = 16384  # type: ignore[attr-defined]
+    return kernel

@@ -447,17 +447,30 @@ def run_blocks(plan: Plan, rows_of: Callable[[int, int], Callable[[int], np.ndar
     return State({key: np.concatenate([st[key] for st in states]) for key in states[0]})
 
 
-def _accrue(xp: Any, plan: Plan, state: dict, prev: Array, spot: Array, dt: Any, settle: Any) -> dict:
+def _accrue(xp: Any, plan: Plan, state: dict, prev: Array, spot: Array, dt: Any, settle: Any, factors: Any = None) -> dict:
     """Date k > 0 before its decision: interest and dividends since the last date, then the options
-    with ``settle[j]`` true settle at intrinsic value."""
-    growth = xp.exp(plan.rate * dt) if not isinstance(dt, float) else math.exp(plan.rate * dt)
-    dividend = xp.expm1(plan.div * dt) if not isinstance(dt, float) else math.expm1(plan.div * dt)
+    with ``settle[j]`` true settle at intrinsic value. ``factors``: ``(exp(rate dt), expm1(div dt))``
+    worked out on the host in float64 from a float ``dt`` and traced (the fused simulation scan), each
+    cast to the dtype of the array it scales as a Python float is: the numbers of ``dt`` as a float."""
+    if factors is None:
+        growth = xp.exp(plan.rate * dt) if not isinstance(dt, float) else math.exp(plan.rate * dt)
+        dividend = xp.expm1(plan.div * dt) if not isinstance(dt, float) else math.expm1(plan.div * dt)
+        grows, pays = plan.rate or not isinstance(dt, float), plan.div or not isinstance(dt, float)
+
+        def scaled(a: Array, f: Any) -> Array:
+            return a * f
+    else:
+        (growth, dividend), grows, pays = factors, bool(plan.rate), bool(plan.div)
+
+        def scaled(a: Array, f: Any) -> Array:
+            return a * xp.astype(f, a.dtype)
+
     state = dict(state)
-    if plan.rate or not isinstance(dt, float):
-        state["cash"] = state["cash"] * growth
-        state["unhedged"] = state["unhedged"] * growth
-    if plan.div or not isinstance(dt, float):
-        state["cash"] = state["cash"] + state["holding"] * prev * dividend
+    if grows:
+        state["cash"] = scaled(state["cash"], growth)
+        state["unhedged"] = scaled(state["unhedged"], growth)
+    if pays:
+        state["cash"] = state["cash"] + scaled(state["holding"] * prev, dividend)
     for j, o in enumerate(plan.options):
         if settle[j] is False:
             continue
@@ -583,6 +596,107 @@ def _finish(bk: Backend, plan: Plan, state: State, live: tuple[int, ...], spot: 
         state["hedge_units"] = xp.zeros_like(units)
 
 
+# --- simulation and hedging fused (compiling backends) --------------------------------------------
+
+#: ``hedge_simulated`` on compiling backends runs :func:`run_simulated_scan`; False: the per-date
+#: loop over :func:`gpu_hedge.iter_paths` (kept to compare the two; CuPy always runs it)
+_FUSED = True
+
+
+@lru_cache(maxsize=32)
+def _fused_segment(
+    bk: Backend, static: StaticPlan, stepper: Any, n_paths: int, dtype: Any, antithetic: bool, live: tuple[int, ...],
+    settling: tuple[int, ...], first: bool, last: bool,
+) -> Callable[..., Any]:  # fmt: skip
+    """One compiled program for decision dates a ... b-1 (the options ``live`` throughout): a
+    :meth:`Backend.scan` whose body, at date k, makes the hedging decision (``core``), draws step k's
+    normals, advances the model to date k+1, observes its spot and accrues to date k+1, where the
+    options ``settling`` settle on the last step (k+1 = b). ``first`` (a = 0): the program starts the
+    run itself (the model's first state, the book bought at its value); ``last`` (b = n-1): it ends it
+    (:func:`_finish`). The carry, O(n_paths), is ``(state, model state, spot)``; no path is stored.
+
+    Called as ``fn(carry, seed, xs, start, end)``: ``carry`` the previous segment's (None when
+    ``first``), ``seed`` a Python int (traced: one program for every seed, the same bits as the
+    per-date loop's ``normals(seed, k, ...)``), ``xs`` the per-date numbers, ``start`` = (times[0],
+    vols[0]) and ``end`` = (times[-1], vols[-1], hedge option vol at times[-1]) as the per-date loop
+    passes them (float64 NumPy scalars and rows, a Python float), so each has the type it has there."""
+    from types import SimpleNamespace
+
+    from .._simulation import random
+
+    xp, sp = bk.xp, bk.special
+    core = _compiled(bk, static, live, raw=True)  # type: ignore[arg-type]
+    final = tuple(j for j in live if j not in settling)
+
+    def segment(carry: Any, seed: Any, xs: tuple, start: Any, end: Any) -> Any:
+        if first:
+            t0, vols0 = start
+            sim = stepper.init(xp, n_paths, dtype)
+            spot = stepper.observe(xp, sim)[0]
+            zeros = xp.zeros((n_paths,), dtype=dtype)
+            value0 = _book_greeks(xp, sp, static, tuple(range(len(static.options))), spot, t0, vols0)["price"]  # type: ignore[arg-type]
+            state = dict(holding=zeros, hedge_units=zeros, cash=-value0, costs=zeros, n_trades=zeros, turnover=zeros,
+                         limited=zeros, unhedged=-value0, premium=value0)  # fmt: skip
+        else:
+            state, sim, spot = carry
+
+        def body(c: tuple, x: tuple) -> tuple:
+            st, sim, spot = c
+            k, t, v, hv, growth, dividend, flag = x
+            st = {**st, **core(xp, sp, spot, *(st[n] for n in STATE), k, t, v, hv)}
+            z = random.normals(bk, seed, k, stepper.n_normals, n_paths, dtype, antithetic=antithetic, reference=False)
+            sim = stepper.advance(xp, sp, sim, z)
+            nxt = stepper.observe(xp, sim)[0]
+            settle = [flag if j in settling else False for j in range(len(static.options))]
+            st = _accrue(xp, static, st, spot, nxt, None, settle, factors=(growth, dividend))  # type: ignore[arg-type]
+            return st, sim, nxt
+
+        state, sim, spot = bk.scan(body, (state, sim, spot), xs)
+        if not last:
+            return state, sim, spot
+        t, vols, hedge_vol = end
+        plan = SimpleNamespace(**static._asdict(), marks=None, vols=vols[None],
+                               hedge_option_vols=None if hedge_vol is None else hedge_vol[None])  # fmt: skip
+        state = State(state)
+        _finish(bk, plan, state, final, spot, t)  # type: ignore[arg-type]
+        return dict(state)
+
+    return bk.jit(segment)
+
+
+def run_simulated_scan(bk: Backend, plan: Plan, stepper: Any, n_paths: int, seed: int, dtype: Any, antithetic: bool) -> State:
+    """:func:`hedge_simulated` on a compiling backend: simulation and hedging fused date by date in
+    compiled :meth:`Backend.scan` segments (:func:`_fused_segment`, cut where options settle, like
+    :func:`run_scan`), with no per-date Python dispatch and no stored paths (memory O(n_paths)). The
+    same ledger, shocks and operations as :func:`run` on :func:`gpu_hedge.iter_paths`' steps.
+    Compiled once per (backend, plan, model step, n_paths, dtype, antithetic, segment); the seed,
+    dates and vols are traced."""
+    times, n_times = plan.times, plan.times.size
+    static = static_plan(plan)
+    host = np.dtype(dtype)
+    settle_at = np.array(plan.settle_at)
+    dts = [float(times[k + 1]) - float(times[k]) for k in range(n_times - 1)]
+    # what run's _accrue works out from its float dt, exactly (math, not NumPy's vectorised exp)
+    growth = np.array([math.exp(plan.rate * d) for d in dts])
+    dividend = np.array([math.expm1(plan.div * d) for d in dts])
+    hvs = plan.hedge_option_vols if plan.hedge_option_vols is not None else np.zeros(n_times)
+    starts = [0] + sorted({int(k) for k in settle_at if 0 < k < n_times - 1})
+    carry: Any = None
+    for a, b in zip(starts, [*starts[1:], n_times - 1], strict=True):
+        live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= a)
+        settling = tuple(j for j in live if settle_at[j] == b)
+        first, last = a == 0, b == n_times - 1
+        flags = np.zeros(b - a, dtype=host)
+        flags[-1] = 1.0
+        xs = (np.arange(a, b, dtype=np.int64), times[a:b].astype(host), plan.hedge_vols[a:b].astype(host), hvs[a:b].astype(host),
+              growth[a:b], dividend[a:b], flags)  # fmt: skip
+        start = (times[0], plan.vols[0]) if first else None
+        end = (float(times[-1]), plan.vols[-1], None if plan.hedge_option_vols is None else plan.hedge_option_vols[-1]) if last else None
+        fn = _fused_segment(bk, static, stepper, int(n_paths), dtype, bool(antithetic), live, settling, first, last)
+        carry = fn(carry, int(seed), xs, start, end)
+    return State(carry)
+
+
 # --- public ---------------------------------------------------------------------------------------
 
 
@@ -674,7 +788,9 @@ def hedge_simulated(
 ) -> HedgeResult:
     """:func:`hedge` on paths of ``model`` simulated as they are consumed, never stored: the same
     numbers as ``hedge(simulate(model, ...).spot, ...)`` with memory O(block) on NumPy (each block of
-    paths is simulated and hedged in cache on the thread pool) and O(n_paths) elsewhere.
+    paths is simulated and hedged in cache on the thread pool) and O(n_paths) elsewhere. On JAX each
+    date's simulation step and hedging decision run fused in compiled ``lax.scan`` segments
+    (:func:`run_simulated_scan`), compiled once per shape and reused across calls.
 
     ``rate`` and ``div`` of the ledger are the model's. ``times`` are the ``n_steps + 1`` equally
     spaced dates from 0 to ``horizon``. ``ledger(path)`` regenerates the path it shows.
@@ -700,9 +816,13 @@ def hedge_simulated(
     )  # fmt: skip
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
     # argument errors (n_paths, seed, antithetic pairs ...) before any work, without simulating
-    check_run(model, n_paths, n_steps, horizon, seed, antithetic, 0, dtype, scheme)
+    _, _, _, checked_seed, _, stepper = check_run(model, n_paths, n_steps, horizon, seed, antithetic, 0, dtype, scheme)
     dt = getattr(bk.xp, dtype)
-    if bk.name == "numpy":
+    if "jit" in bk.capabilities and _FUSED:
+        # every model, scheme, strategy, cost, limit and hedge option fuses (hedge_simulated has no
+        # marks and no reference shocks); backends without a compiler (CuPy) run the loop below
+        state = run_simulated_scan(bk, plan, stepper, int(n_paths), checked_seed, dt, bool(antithetic))
+    elif bk.name == "numpy":
         inner = NumpyBackend(threads=1)  # the blocks are the parallelism
 
         def rows_of(lo: int, hi: int) -> Callable[[int], np.ndarray]:

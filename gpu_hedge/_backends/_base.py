@@ -32,10 +32,11 @@ class Backend(Protocol):
       backend without one runs ``kernel``.
     - ``normals(seed, step, count, n_paths, dtype, antithetic=False, first_path=0)``: the random-stream
       facade, standard normals of shape ``(count, n_paths)`` for time step ``step``, column ``j`` being
-      path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: paths
-      are cut into blocks of ``PATH_BLOCK`` (4096), each block has its own stream keyed by
-      ``(seed, block)`` and addressed by ``step`` (NumPy: Philox key and counter; JAX:
-      ``fold_in``; CuPy: cuRAND Philox seeded from a hash), draws are path-major, so a path's shocks
+      path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: NumPy
+      and JAX cut paths into blocks of ``PATH_BLOCK`` (4096), each block has its own stream keyed by
+      ``(seed, block)`` and addressed by ``step`` (NumPy: Philox key and counter; JAX: ``fold_in``),
+      draws path-major; CuPy runs Philox4x32-10 keyed by the seed with (normal pair, step, path) in
+      the counter, one kernel launch per step, no blocks. Either way a path's shocks
       depend only on (seed, path, step): not on the path count (prefixes agree), thread count or
       grouping of blocks. ``antithetic``: path ``2i + 1`` gets minus path ``2i``'s draws. Backends
       draw different bits; the simulation layer's reference mode draws on the host with NumPy's

@@ -65,6 +65,9 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
 
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
       ``s0`` (spot), ``s1`` (variance), float64 (:mod:`cpu_fallback._steps`).
+    - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
+      ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
+      option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
 
     All are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`). None
     without Numba or with ``GPU_HEDGE_NUMBA=0``.
@@ -77,6 +80,15 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
         from ._steps import QE_NAMES, heston_qe
 
         return heston_qe(tuple(native[1])) if tuple(names) == QE_NAMES else None
+    if isinstance(native, str) and native.startswith("implied_vol:"):
+        from ._ndtr import _loop
+
+        if np.dtype(dtype) != np.float64 or tuple(names) != ("vol", "status") or not _loop():
+            return None
+        from ._iv import MODELS, implied_vol_kernel
+
+        model = native.removeprefix("implied_vol:")
+        return implied_vol_kernel(model) if model in MODELS else None
     if isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
         kind, model, pairs = "ladder", native[1], tuple(native[2])
     elif isinstance(native, str) and native.startswith("black:"):

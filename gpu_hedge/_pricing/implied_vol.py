@@ -4,6 +4,11 @@ Lognormal models: P. Jäckel, "Let's Be Rational", Wilmott 2015 (see ``_normalis
 Normal model: P. Jäckel, "Implied Normal Volatility", Wilmott 2017: a rational approximation of
 the inverse of ``Phi~(x) = Phi(x) + phi(x)/x`` followed by two Householder(3) steps.
 
+The kernels here are the reference every backend runs. The NumPy backend (float64, with Numba)
+runs its own compiled version of them instead (``native="implied_vol:<model>"``,
+:mod:`cpu_fallback._iv`): the same branches, constants and status rules, option by option, each
+evaluating only its own branch; same status codes, vols equal to rounding.
+
 Every result is either accurate or NaN with a status saying why (:class:`IVStatus`). A price is
 *identifiable* when its vol is pinned down in the working precision: a relative change of 4 ulps
 (``4 eps``) in the price moves the vol by at most ``VOL_TOL`` (1e-11 absolute for the lognormal
@@ -202,7 +207,8 @@ def implied_vol(
     bk = get_backend(backend)
     chk = check_inputs(bk, model, (spot, strike, expiry, price, rate, div), call, dt, on_invalid, quote="price")
     make = bachelier_kernel if model == "bachelier" else lognormal_kernel
-    out = bk.elementwise(make(model), chk.arrays, ("vol", "status"), dt, key=("implied_vol", model, str(dt)))
+    key = ("implied_vol", model, str(dt))
+    out = bk.elementwise(make(model), chk.arrays, ("vol", "status"), dt, key=key, native=f"implied_vol:{model}")
     xp = bk.xp
     vol, status = out["vol"], out["status"]
     if chk.invalid is not None:

@@ -62,16 +62,21 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
       Greeks in the regular region, float64, any subset of ``cpu_fallback._black.NAMES``.
     - ``("ladder", model, pairs)``: ``gpu_hedge._book.risk.ladder_kernel(model, pairs)``'s weighted
       scenario P&L ``s0 ... s<m-1>``, float64.
-
+    - ``"call_sign"``: boolean call flags as ``phi`` = +1.0 / -1.0 (``gpu_hedge._pricing._inputs``),
+      any float dtype, with or without Numba: two NumPy calls per chunk, in large chunks (in the
+      generic kernel's 8,192-row chunks the thread pool's per-task cost made it slower on two
+      threads than on one).
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
       ``s0`` (spot), ``s1`` (variance), float64 (:mod:`cpu_fallback._steps`).
     - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
       ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
       option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
 
-    All are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`). None
+    The others are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`): None
     without Numba or with ``GPU_HEDGE_NUMBA=0``.
     """
+    if native == "call_sign":
+        return _call_sign if tuple(names) == ("phi",) else None
     if isinstance(native, tuple) and len(native) == 2 and native[0] == "heston_qe":
         from ._ndtr import _loop
 
@@ -106,6 +111,12 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     if kind == "ladder":
         return black_ladder(model == "black76", pairs) if list(names) == [f"s{j}" for j in range(len(pairs))] else None
     return black_greeks(model == "black76") if set(names) <= set(NAMES) else None
+
+
+def _call_sign(call: np.ndarray, out: Mapping[str, np.ndarray]) -> None:
+    phi = out["phi"]
+    np.multiply(call, 2.0, out=phi)
+    phi -= 1.0
 
 
 def loop_scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:

@@ -234,3 +234,19 @@ def test_every_backend_has_min_max():
     for name in gpu_hedge.available_backends():
         bk = get_backend(name)
         assert bk.min_max(bk.asarray(np.array([3.0, -2.0, 5.0]))) == (-2.0, 5.0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_call_flags_become_signs_in_any_chunking(dtype):
+    """Boolean call flags -> +1 / -1 (the NumPy backend's large-chunk "call_sign" kernel), the same
+    whatever the chunk and thread count, for 0-d, 1-d and 2-d flags."""
+    from cpu_fallback import NumpyBackend
+    from gpu_hedge._pricing._inputs import to_phi
+
+    rng = np.random.default_rng(5)
+    for flags in (np.array(True), np.array(False), rng.random(70_001) < 0.3, rng.random((300, 7)) < 0.6):
+        want = np.where(flags, 1.0, -1.0).astype(dtype)
+        for bk in (NumpyBackend(), NumpyBackend(chunk=7, threads=3), NumpyBackend(threads=1)):
+            got = to_phi(flags, np.dtype(dtype), bk)
+            assert got.dtype == np.dtype(dtype) and got.shape == flags.shape
+            np.testing.assert_array_equal(got, want)

@@ -70,7 +70,7 @@ def to_phi(call: Any, dtype: np.dtype, bk: Any) -> Any:
     arr = np.asarray(call)
     if arr.dtype == np.bool_:
         # 2 x - 1 through the backend's elementwise runner (NumPy: chunked on its threads)
-        return bk.elementwise(_phi_kernel, [bk.asarray(arr)], ("phi",), dtype, key=("phi",))["phi"]
+        return bk.elementwise(_phi_kernel, [bk.asarray(arr)], ("phi",), dtype, key=("phi",), native="call_sign")["phi"]
     if arr.dtype.kind in "US" or arr.dtype == object:
         flat = arr.reshape(-1)
         out = np.empty(flat.shape, dtype=dtype)

@@ -67,7 +67,7 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
       generic kernel's 8,192-row chunks the thread pool's per-task cost made it slower on two
       threads than on one).
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
-      ``s0`` (spot), ``s1`` (variance), float64 (:mod:`cpu_fallback._steps`).
+      ``s0`` (spot), ``s1`` (variance), float64, or float32 worked in float64 (:mod:`cpu_fallback._steps`).
     - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
       ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
       option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
@@ -80,7 +80,7 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     if isinstance(native, tuple) and len(native) == 2 and native[0] == "heston_qe":
         from ._ndtr import _loop
 
-        if np.dtype(dtype) != np.float64 or not _loop():
+        if np.dtype(dtype) not in (np.float64, np.float32) or not _loop():
             return None
         from ._steps import QE_NAMES, heston_qe
 

@@ -97,7 +97,9 @@ def _qe_finish(v: Any, z0: Any, c: Any, logs: Any, t1: Any, t2: Any, code: Any, 
 
 def heston_qe(constants: tuple[float, ...]) -> Any:
     """``kernel(spot, v, z0, z1, out=...)`` for :func:`cpu_fallback.run_chunked` with ``into=True``:
-    one QE step of each path in the chunk, writing the state after it: ``out["s0"]`` (spot) and ``out["s1"]`` (variance).
+    one QE step of each path in the chunk, writing the state after it: ``out["s0"]`` (spot) and
+    ``out["s1"]`` (variance). float32 outputs: the step is worked in float64 (bit for bit the float64
+    step from the float32 state and shocks) and rounded once when stored.
 
     ``constants`` = (decay, theta, var1, var2, psi_c, A, K0, K1, K2, K3, K4, drift): e^(-kappa dt);
     theta; the conditional variance ``v var1 + var2``; the switching level; Andersen's A and K0 ... K4;
@@ -113,10 +115,15 @@ def heston_qe(constants: tuple[float, ...]) -> Any:
         logs, t1, t2, code = np.empty(2 * n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8)
         _qe_branch(v, z1, tail, c, logs, t1, t2, code)
         np.log(logs, out=logs)
-        log_step = out["s0"]
-        _qe_finish(v, z0, c, logs, t1, t2, code, out["s1"], log_step)
+        s0, s1 = out["s0"], out["s1"]
+        direct = s0.dtype == np.float64  # float32 runs: the step in float64, the state stored in float32
+        log_step, v_next = (s0, s1) if direct else (np.empty(n), np.empty(n))
+        _qe_finish(v, z0, c, logs, t1, t2, code, v_next, log_step)
         np.exp(log_step, out=log_step)
         log_step *= spot
+        if not direct:
+            s0[:] = log_step
+            s1[:] = v_next
 
     # ~6 temporaries of 8 bytes per path: 16,384 paths keep them within L2
     kernel.chunk = 16384  # type: ignore[attr-defined]

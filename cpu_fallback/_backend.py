@@ -67,7 +67,8 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
       generic kernel's 8,192-row chunks the thread pool's per-task cost made it slower on two
       threads than on one).
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
-      ``s0`` (spot), ``s1`` (variance), float64, or float32 worked in float64 (:mod:`cpu_fallback._steps`).
+      ``s0`` (spot), ``s1`` (variance), float64, or float32 worked in float64 (:mod:`cpu_fallback._steps`);
+      ``("merton", constants)`` likewise for the Merton step (``s0``).
     - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
       ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
       option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
@@ -77,14 +78,15 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     """
     if native == "call_sign":
         return _call_sign if tuple(names) == ("phi",) else None
-    if isinstance(native, tuple) and len(native) == 2 and native[0] == "heston_qe":
+    if isinstance(native, tuple) and len(native) == 2 and native[0] in ("heston_qe", "merton"):
         from ._ndtr import _loop
 
         if np.dtype(dtype) not in (np.float64, np.float32) or not _loop():
             return None
-        from ._steps import QE_NAMES, heston_qe
+        from ._steps import MERTON_NAMES, QE_NAMES, heston_qe, merton
 
-        return heston_qe(tuple(native[1])) if tuple(names) == QE_NAMES else None
+        make, want = (heston_qe, QE_NAMES) if native[0] == "heston_qe" else (merton, MERTON_NAMES)
+        return make(tuple(native[1])) if tuple(names) == want else None
     if isinstance(native, str) and native.startswith("implied_vol:"):
         from ._ndtr import _loop
 

@@ -10,6 +10,7 @@ from cpu_fallback import NumpyBackend
 from cpu_fallback import _backend as numpy_backend
 from gpu_hedge._simulation import paths as sim_paths
 from gpu_hedge._simulation.heston import HestonQEStep
+from gpu_hedge._simulation.merton import MertonStep
 
 MODELS = {
     "equity": gh.Heston(100.0, 0.04, 1.5, 0.04, 0.5, -0.7, rate=0.03, div=0.01),
@@ -123,3 +124,38 @@ def test_hedging_on_simulated_heston_paths_uses_it() -> None:
     p = gh.simulate(model, backend="numpy", **kw)
     b = gh.hedge(p.spot, p.times, opt, vol=0.2, rate=model.rate, div=model.div, strategy=gh.Periodic(), backend="numpy")
     np.testing.assert_allclose(a.pnl, b.pnl, rtol=0, atol=1e-12)
+
+
+MERTON = {
+    "equity jumps": gh.Merton(100.0, 0.2, 0.5, -0.1, 0.15, rate=0.03, div=0.01),
+    "frequent jumps": gh.Merton(50.0, 0.3, 40.0, 0.02, 0.05),  # several jumps per step: the count's tail matters
+    "no jumps": gh.Merton(100.0, 0.2, 0.0, -0.1, 0.15),
+}
+
+
+@pytest.mark.parametrize("name", list(MERTON))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_merton_equals_the_generic_step(name: str, dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """float64 bit for bit; float32 the float64 step rounded once, so within float32 roundings."""
+    model = MERTON[name]
+    kw = dict(n_paths=10_000, n_steps=24, horizon=2.0, seed=11)
+    got = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(numpy_backend, "native_kernel", lambda *a, **k: None)
+        sim_paths._compiled_step.cache_clear()
+        ref = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
+    sim_paths._compiled_step.cache_clear()
+    assert got.spot.dtype == np.dtype(dtype)
+    if dtype == "float64":
+        np.testing.assert_array_equal(got.spot, ref.spot)
+    else:
+        np.testing.assert_allclose(got.spot, ref.spot, rtol=24 * 4 * np.finfo(np.float32).eps)
+    if name == "frequent jumps":  # the count reaches several jumps in a step
+        step = MertonStep(model, 2.0 / 24)
+        assert len(step.constants()) > 4 + 5
+
+
+def test_merton_native_is_offered() -> None:
+    step = MertonStep(MERTON["equity jumps"], 0.01)
+    assert numpy_backend.native_kernel(step.native, ("s0",), "float64") is not None
+    assert numpy_backend.native_kernel(step.native, ("s0", "s1"), "float64") is None

@@ -45,14 +45,25 @@ class MertonStep(LogNormalStep):
     dt: float
     n_normals: ClassVar[int] = 3
 
+    def constants(self) -> tuple[float, ...]:
+        """The step's numbers, as Python floats: ``(drift, scale, jump_mean, jump_std, P(N > 0),
+        P(N > 1), ...)`` with drift the compensated log drift over dt and scale = vol sqrt(dt)."""
+        m, dt = self.model, self.dt
+        drift = (m.rate - m.div - m.jump_intensity * m.compensator - 0.5 * m.vol**2) * dt
+        return (drift, m.vol * math.sqrt(dt), m.jump_mean, m.jump_std, *poisson_survival(m.jump_intensity * dt))
+
+    @property
+    def native(self) -> tuple[str, tuple[float, ...]]:
+        """The name under which a backend may run this step natively (``Backend.elementwise``)."""
+        return ("merton", self.constants())
+
     def log_step(self, xp: Any, special: Any, z: Array) -> tuple[Array, Any]:
         """``(center, scale)`` with log S' - log S = center + scale * z[0]: given the jumps (drawn from
         z[1], z[2]) the step is Gaussian in z[0]; center = drift + log of the jumps, scale = vol sqrt(dt)."""
-        m, dt = self.model, self.dt
-        drift = (m.rate - m.div - m.jump_intensity * m.compensator - 0.5 * m.vol**2) * dt
+        drift, scale, jump_mean, jump_std, *survival = self.constants()
         tail = special.ndtr(-z[2])  # 1 - U, exact in the far tail
         jumps = xp.zeros_like(z[2])
-        for survival in poisson_survival(m.jump_intensity * dt):
-            jumps = jumps + xp.astype(tail < survival, z.dtype)
-        log_jump = jumps * m.jump_mean + xp.sqrt(jumps) * m.jump_std * z[1]
-        return drift + log_jump, m.vol * math.sqrt(dt)
+        for level in survival:
+            jumps = jumps + xp.astype(tail < level, z.dtype)
+        log_jump = jumps * jump_mean + xp.sqrt(jumps) * jump_std * z[1]
+        return drift + log_jump, scale

@@ -127,7 +127,8 @@ def _compiled_step(backend: Backend, stepper: Stepper) -> Any:
 
         def kernel(xp: Any, sp: Any, *arrays: Array) -> dict[str, Array]:
             n = len(names)
-            return dict(zip(names, stepper.advance(xp, sp, arrays[:n], arrays[n:]), strict=True))
+            z = xp.stack(xp.broadcast_arrays(*arrays[n:]))  # one array of shocks, as the steps expect
+            return dict(zip(names, stepper.advance(xp, sp, arrays[:n], z), strict=True))
 
         def chunked(state: tuple[Array, ...], z: Array) -> tuple[tuple[Array, ...], Array, Array | None]:
             out = backend.elementwise(kernel, (*state, *z), names, z.dtype, native=native)

@@ -68,7 +68,7 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
       threads than on one).
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
       ``s0`` (spot), ``s1`` (variance), float64, or float32 worked in float64 (:mod:`cpu_fallback._steps`);
-      ``("merton", constants)`` likewise for the Merton step (``s0``).
+      ``("heston_euler", constants)`` and ``("merton", constants)`` (``s0``) likewise for those steps.
     - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
       ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
       option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
@@ -78,14 +78,14 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     """
     if native == "call_sign":
         return _call_sign if tuple(names) == ("phi",) else None
-    if isinstance(native, tuple) and len(native) == 2 and native[0] in ("heston_qe", "merton"):
+    if isinstance(native, tuple) and len(native) == 2 and native[0] in ("heston_qe", "heston_euler", "merton"):
         from ._ndtr import _loop
 
         if np.dtype(dtype) not in (np.float64, np.float32) or not _loop():
             return None
-        from ._steps import MERTON_NAMES, QE_NAMES, heston_qe, merton
+        from ._steps import STEPS
 
-        make, want = (heston_qe, QE_NAMES) if native[0] == "heston_qe" else (merton, MERTON_NAMES)
+        make, want = STEPS[native[0]]
         return make(tuple(native[1])) if tuple(names) == want else None
     if isinstance(native, str) and native.startswith("implied_vol:"):
         from ._ndtr import _loop

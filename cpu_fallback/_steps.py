@@ -12,6 +12,8 @@
   ``gpu_hedge._simulation.merton.MertonStep``'s: the Poisson count by inversion against the survival
   probabilities, the log-normal jump and the diffusion in one compiled pass between NumPy's ``ndtr``
   and ``exp`` (the generic step makes about 25 whole-array passes for it).
+- ``("heston_euler", constants)``: one full-truncation Euler step of Heston, bit for bit
+  ``HestonEulerStep``'s, in one compiled pass and NumPy's ``exp``.
 """
 
 from __future__ import annotations
@@ -176,3 +178,45 @@ def merton(constants: tuple[float, ...]) -> Any:
             s0[:] = log_step
 
     return kernel
+
+
+@numba.njit(nogil=True, **_EXACT)
+def _euler_pass(v: Any, z0: Any, z1: Any, c: Any, v_next: Any, log_step: Any) -> None:  # pragma: no cover - compiled
+    """The variance after the step and the spot's log step, in ``HestonEulerStep.advance``'s order."""
+    kappa, theta, xi, rho, rho_bar, carry, dt = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    for i in range(v.shape[0]):
+        vi = v[i]
+        v_pos = max(vi, 0.0)
+        root = math.sqrt(v_pos * dt)
+        v_next[i] = vi + kappa * (theta - v_pos) * dt + xi * root * z1[i]
+        shock = rho * z1[i] + rho_bar * z0[i]
+        log_step[i] = (carry - 0.5 * v_pos) * dt + root * shock
+
+
+def heston_euler(constants: tuple[float, ...]) -> Any:
+    """``kernel(spot, v, z0, z1, out=...)``: one full-truncation Euler step, writing ``out["s0"]``
+    (spot) and ``out["s1"]`` (the variance state, which may go negative); float32 outputs are the
+    float64 step rounded once. ``constants`` = (kappa, theta, xi, rho, sqrt(1 - rho^2), rate - div,
+    dt), from ``HestonEulerStep.native``."""
+    c = np.array(constants, dtype=np.float64)
+    if c.shape != (7,):
+        raise ValueError(f"heston_euler takes 7 constants, got {c.shape[0]}")
+
+    def kernel(spot: Any, v: Any, z0: Any, z1: Any, out: Mapping[str, np.ndarray]) -> None:
+        n = next(iter(out.values())).shape[0]
+        spot, v, z0, z1 = (_full(a, n) for a in (spot, v, z0, z1))
+        s0, s1 = out["s0"], out["s1"]
+        direct = s0.dtype == np.float64
+        log_step, v_next = (s0, s1) if direct else (np.empty(n), np.empty(n))
+        _euler_pass(v, z0, z1, c, v_next, log_step)
+        np.exp(log_step, out=log_step)
+        log_step *= spot
+        if not direct:
+            s0[:] = log_step
+            s1[:] = v_next
+
+    return kernel
+
+
+#: native simulation steps by name: (kernel factory, the state names it writes)
+STEPS = {"heston_qe": (heston_qe, QE_NAMES), "heston_euler": (heston_euler, QE_NAMES), "merton": (merton, MERTON_NAMES)}

@@ -159,3 +159,37 @@ def test_merton_native_is_offered() -> None:
     step = MertonStep(MERTON["equity jumps"], 0.01)
     assert numpy_backend.native_kernel(step.native, ("s0",), "float64") is not None
     assert numpy_backend.native_kernel(step.native, ("s0", "s1"), "float64") is None
+
+
+@pytest.mark.parametrize("name", ["equity", "no Feller", "variance at zero"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_heston_euler_equals_the_generic_step(name: str, dtype: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """float64 bit for bit (including the negative variance states full truncation allows)."""
+    model = MODELS[name]
+    kw = dict(n_paths=10_000, n_steps=24, horizon=2.0, seed=11, scheme="euler")
+    got = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
+    with monkeypatch.context() as m:
+        m.setattr(numpy_backend, "native_kernel", lambda *a, **k: None)
+        sim_paths._compiled_step.cache_clear()
+        ref = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
+    sim_paths._compiled_step.cache_clear()
+    if dtype == "float64":
+        np.testing.assert_array_equal(got.spot, ref.spot)
+        np.testing.assert_array_equal(got.variance, ref.variance)
+    else:  # near the float64 paths, typically closer than float32 arithmetic; both part where v nears 0
+        f64 = gh.simulate(model, backend="numpy", **kw).spot
+        err, err_generic = (np.abs(x - f64) / f64 for x in (got.spot, ref.spot))
+        assert np.median(err) <= np.median(err_generic)
+        assert np.quantile(err, 0.999) < 24 * 4 * np.finfo(np.float32).eps
+        assert np.max(err) < 1e-3
+    if name == "no Feller":  # the state went negative somewhere (observed variance is its positive part)
+        from gpu_hedge._simulation.heston import HestonEulerStep
+
+        step = HestonEulerStep(model, 2.0 / 24)
+        state = step.init(np, 10_000, np.float64)
+        for k in range(24):
+            z = gh.get_backend("numpy").normals(11, k, 2, 10_000)
+            state = step.advance(np, gh.get_backend("numpy").special, state, z)
+            if (state[1] < 0).any():
+                break
+        assert (state[1] < 0).any()

@@ -118,14 +118,24 @@ class HestonEulerStep(_HestonStep):
     The state's variance may go negative; the observed variance is its positive part.
     """
 
+    def constants(self) -> tuple[float, ...]:
+        """``(kappa, theta, xi, rho, sqrt(1 - rho^2), rate - div, dt)`` as Python floats."""
+        m = self.model
+        return m.kappa, m.theta, m.xi, m.rho, math.sqrt(1.0 - m.rho**2), m.rate - m.div, self.dt
+
+    @property
+    def native(self) -> tuple[str, tuple[float, ...]]:
+        """The name under which a backend may run this step natively (``Backend.elementwise``)."""
+        return ("heston_euler", self.constants())
+
     def advance(self, xp: Any, special: Any, state: tuple[Array, ...], z: Array) -> tuple[Array, ...]:
-        m, dt = self.model, self.dt
+        kappa, theta, xi, rho, rho_bar, carry, dt = self.constants()
         spot, v = state
         v_pos = xp.maximum(v, 0.0)
         root = xp.sqrt(v_pos * dt)
-        v_next = v + m.kappa * (m.theta - v_pos) * dt + m.xi * root * z[1]
-        shock = m.rho * z[1] + math.sqrt(1.0 - m.rho**2) * z[0]
-        return spot * xp.exp((m.rate - m.div - 0.5 * v_pos) * dt + root * shock), v_next
+        v_next = v + kappa * (theta - v_pos) * dt + xi * root * z[1]
+        shock = rho * z[1] + rho_bar * z[0]
+        return spot * xp.exp((carry - 0.5 * v_pos) * dt + root * shock), v_next
 
     @staticmethod
     def observe(xp: Any, state: tuple[Array, ...]) -> tuple[Array, Array]:

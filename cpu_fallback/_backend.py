@@ -239,7 +239,12 @@ class NumpyBackend:
             for b in blocks:
                 fill(b)
         else:
-            list(_pool(threads).map(fill, blocks))
+            # one task per thread, each a run of consecutive blocks: a task per 4,096-path block left
+            # the threads queueing for the GIL between their short draws (two threads drew no faster
+            # than one)
+            per = -(-len(blocks) // threads)
+            runs = [blocks[i : i + per] for i in range(0, len(blocks), per)]
+            list(_pool(threads).map(lambda run: [fill(b) for b in run], runs))
         return out
 
     def __repr__(self) -> str:

@@ -108,3 +108,27 @@ def dist_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def load_pfhedge() -> tuple[types.ModuleType | None, str | None]:
+    """Import ``pfhedge.stochastic`` (CPU torch) and check ``generate_geometric_brownian`` on 2 paths.
+
+    pfhedge's generators return ``(n_paths, n_steps)`` tensors whose column 0 is the initial state,
+    so ``n_steps`` columns hold ``n_steps - 1`` steps: a run of N steps of ``dt`` asks for N + 1."""
+    try:
+        import torch
+    except ImportError as e:
+        return None, f"torch not installed ({e}; pip install torch, then pfhedge)"
+    try:
+        import pfhedge.stochastic as stochastic
+    except ImportError as e:
+        return None, f"pfhedge not installed ({e}; pip install pfhedge)"
+    except Exception as e:  # noqa: BLE001 - any failure means "peer unavailable"
+        return None, f"pfhedge import failed: {type(e).__name__}: {e}"
+    try:
+        x = stochastic.generate_geometric_brownian(2, 3, init_state=(100.0,), sigma=0.2, dt=0.5, dtype=torch.float64)
+        if tuple(x.shape) != (2, 3) or not bool(torch.all(x[:, 0] == 100.0)) or not bool(torch.all(x > 0)):
+            return None, f"pfhedge smoke test failed: generate_geometric_brownian(2, 3) gave {x!r}"
+    except Exception as e:  # noqa: BLE001
+        return None, f"pfhedge generate_geometric_brownian failed: {type(e).__name__}: {e}"
+    return stochastic, None

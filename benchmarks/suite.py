@@ -191,18 +191,35 @@ def extract_implied_vol(data: dict[str, Any]) -> list[Row]:
 
 
 def extract_simulation(data: dict[str, Any]) -> list[Row]:
-    """simulation.py: per model, the fastest backend x dtype (no peers: nothing else streams these models)."""
+    """simulation.py: per model and dtype, the fastest gpu_hedge backend vs the peers run for that model and dtype
+    (plain NumPy loop, pfhedge; JSON "peers"), ratios ours / peer; accuracy: the terminal-spot check against E[S_T].
+
+    Files written before the peers were added have no "peers" and no per-record check: their rows have no peers."""
     rows = []
-    for model, recs in _group(_results(data), "model").items():
+    acc_vs = "|mean S_T / E[S_T] - 1| across paths, E[S_T] = S0 exp((r - q) T) (MC noise: z in note)"
+    mem = "peak RSS above the RSS just before one untimed call, fresh subprocess, arrays >= 64 KiB mmapped, heap trimmed (MB)"
+    raw_peers = data.get("peers")
+    peer_recs = [r for r in raw_peers if isinstance(r, dict)] if isinstance(raw_peers, list) else []
+
+    def one(r: dict[str, Any], name: str) -> Entry:
+        ck = r.get("check") if isinstance(r.get("check"), dict) else {}
+        z = _num(ck.get("z_mean_ST"))
+        note = None if z is None else f"S_T mean z {z:+.1f}" + ("" if ck.get("ok", True) else ", check FAILED")
+        return entry(name, r.get("path_steps_per_s"), accuracy=ck.get("rel_err_mean_ST"),
+                     accuracy_vs=acc_vs if "rel_err_mean_ST" in ck else None, peak_mb=r.get("peak_extra_mb"), note=note)  # fmt: skip
+
+    ours_recs = [r for r in _results(data) if r.get("implementation") is None or _is_ours(r)]
+    for (model, dtype), recs in _group(({**r, "_key": (r.get("model"), r.get("dtype"))} for r in ours_recs), "_key").items():
         best = _best(recs, "path_steps_per_s")
-        ours = None
-        if best is not None:
-            ours = entry(f"gpu_hedge {best.get('backend')} {best.get('dtype')}", best.get("path_steps_per_s"))
+        ours = one(best, f"gpu_hedge {best.get('backend')} {dtype}") if best is not None else None
+        peers = [one(r, str(r.get("label") or r.get("implementation")) + f" {dtype}")
+                 for r in peer_recs if r.get("model") == model and r.get("dtype") == dtype]  # fmt: skip
         r0 = best or recs[0]
         n_paths, n_steps = r0.get("n_paths"), r0.get("n_steps")
         size = n_paths * n_steps if isinstance(n_paths, int) and isinstance(n_steps, int) else None
-        case = f"{model}, {n_paths:,} x {n_steps}" if size else str(model)
-        rows.append(make_row(case, size, "path-steps/s", ours, []))
+        case = f"{model}, {dtype}, {n_paths:,} x {n_steps}" if size else f"{model}, {dtype}"
+        has_mem = any(e and e.get("peak_mb") is not None for e in [ours, *peers])
+        rows.append(make_row(case, size, "path-steps/s", ours, peers, memory=mem if has_mem else None))
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -53,7 +54,31 @@ def test_quick_run_greeks_and_simulation(tmp_path: Path) -> None:
 
     sim = data["benchmarks"]["simulation"]
     assert {r["case"].split(",")[0] for r in sim["rows"]} == {"GBM", "Heston QE", "Heston Euler", "Merton"}
-    assert all(r["size"] == 10_000 * 64 and r["peers"] == [] for r in sim["rows"])
+    assert all(r["size"] == 10_000 * 64 for r in sim["rows"])
+    # one row per model and dtype, its peers beside it: the plain NumPy loop (GBM, Heston full-truncation Euler,
+    # Merton) and pfhedge (GBM, Heston QE, Merton) where torch and pfhedge are installed
+    sim_json = json.loads(Path(sim["json"]).read_text())
+    has_pfhedge = importlib.util.find_spec("pfhedge") is not None and importlib.util.find_spec("torch") is not None
+    expected = {"GBM": {"plain", "pfhedge"}, "Heston QE": {"pfhedge"}, "Heston Euler": {"plain"}, "Merton": {"plain", "pfhedge"}}
+    assert len(sim["rows"]) == 4 * 2
+    for row in sim["rows"]:
+        model, dtype = (s.strip() for s in row["case"].split(",")[:2])
+        assert dtype in ("float64", "float32") and row["ours"]["implementation"].endswith(dtype)
+        kinds = {"plain" if p["implementation"].startswith("plain numpy") else "pfhedge" for p in row["peers"]}
+        assert kinds == (expected[model] if has_pfhedge else expected[model] - {"pfhedge"}), row
+        for p in row["peers"]:
+            assert p["throughput"] > 0 and p["ratio"] > 0
+            assert p["ratio"] == pytest.approx(row["ours"]["throughput"] / p["throughput"])
+            (rec,) = [r for r in sim_json["peers"] if r["model"] == model and r["dtype"] == dtype
+                      and p["implementation"] == f"{r['label']} {dtype}"]  # fmt: skip
+            assert rec["ratio_ours_over_peer"] == pytest.approx(p["ratio"])  # the script's ratio is the suite's
+            # the terminal-spot check against E[S_T] = S0 exp((r - q) T): a wrong drift or rate convention is 2-3 % off
+            assert rec["check"]["ok"] and p["accuracy"] < 0.015, rec["check"]
+            if p["implementation"].startswith("pfhedge"):  # it materialises (paths, steps + 1): >= 2.5 MB in float32
+                assert p["peak_mb"] > 1.0
+        assert row["ours"]["accuracy"] < 0.015
+    if has_pfhedge:
+        assert sim_json["settings"]["torch_threads"] >= 1
     assert "ours/peer" in proc.stdout and "FAILED" not in proc.stdout
 
 

@@ -1,7 +1,7 @@
 """GPU suite in one command: devices, the GPU-marked tests, copy bandwidth and the main benchmarks per GPU backend.
 
     python -m benchmarks.gpu_suite [--cpu-dry-run] [--backends cupy,jax] [--dtypes float64,float32]
-                                   [--budget 420] [--pytest-timeout 120] [--no-tests] [--repeat 5]
+                                   [--budget 480] [--pytest-timeout 180] [--no-tests] [--repeat 5]
                                    [--out benchmarks/results/gpu_suite-<device>.json]
     python benchmarks/gpu_suite.py ...   (the same)
 
@@ -778,8 +778,13 @@ def parse_pytest(lines: list[str], timed_out: bool) -> dict[str, Any]:
     return {**counts, "failures": failures[:50]}
 
 
-def run_tests(paths: list[str], timeout: float, env: dict[str, str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *paths]
+def run_tests(paths: list[str], timeout: float, env: dict[str, str], workers: int = 1) -> dict[str, Any]:
+    """``pytest -m gpu`` over ``paths``; ``workers`` > 1 spreads it over that many pytest-xdist processes
+    (each test body runs for CuPy and JAX-on-GPU: about 440 tests, mostly JAX compiles)."""
+    import importlib.util
+
+    spread = ["-n", str(workers)] if workers > 1 and importlib.util.find_spec("xdist") is not None else []
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *spread, *paths]
     log(f"running {' '.join(cmd[1:])} (timeout {timeout:.0f} s)")
     rc, lines, timed_out, secs = stream(cmd, env, timeout, "[pytest] ")
     res = {
@@ -882,8 +887,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-dry-run", action="store_true", help="NumPy and JAX-CPU backends, tiny sizes: exercises the suite without a GPU")
     p.add_argument("--backends", default=None, help="comma-separated backends (default: the GPU backends found; dry run: numpy,jax)")
     p.add_argument("--dtypes", default=",".join(DTYPES))
-    p.add_argument("--budget", type=float, default=420.0, help="seconds for the whole suite (default 420); items past it are skipped")
-    p.add_argument("--pytest-timeout", type=float, default=120.0, help="seconds for pytest -m gpu (default 120)")
+    p.add_argument("--budget", type=float, default=480.0, help="seconds for the whole suite (default 480); items past it are skipped")
+    p.add_argument("--pytest-timeout", type=float, default=180.0, help="seconds for pytest -m gpu (default 180)")
     p.add_argument("--no-tests", action="store_true", help="skip the pytest -m gpu run")
     p.add_argument("--repeat", type=int, default=None, help="timed calls per item after the warm-up (default 5; dry run 2)")
     p.add_argument("--seed", type=int, default=2026)
@@ -962,7 +967,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cpu_dry_run:
             tenv["JAX_PLATFORMS"], tenv["CUDA_VISIBLE_DEVICES"] = "cpu", ""
         left = args.budget - (time.time() - start)
-        tests = run_tests(list(sizes["pytest_paths"]), min(args.pytest_timeout, max(10.0, 0.4 * left)), tenv)
+        # on the GPU machine: a few processes (JAX does not preallocate, so they share the device)
+        n_proc = 1 if args.cpu_dry_run else max(1, min(4, (os.cpu_count() or 2) // 4))
+        tests = run_tests(list(sizes["pytest_paths"]), min(args.pytest_timeout, max(10.0, 0.45 * left)), tenv, n_proc)
 
     workers = []
     for i, b in enumerate(backends):

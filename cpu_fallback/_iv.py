@@ -67,6 +67,7 @@ from gpu_hedge._pricing._normalised_black import (
     TAU,
     TWO_PI_OVER_SQRT27,
     limits,
+    small_t_series,
 )
 from gpu_hedge._pricing.implied_vol import _NEAR, CONVERGED, IVStatus, vol_tol
 
@@ -371,20 +372,12 @@ def _asymptotic_region(h: float, t: float) -> float:  # pragma: no cover - compi
     return (t / r) * (2.0 + q * acc)
 
 
+_small_t_series = numba.njit(**_PLAIN)(small_t_series)
+
+
 @numba.njit(**_PLAIN)
 def _small_t_region(h: float, t: float) -> float:  # pragma: no cover - compiled
-    a = 1.0 + h * SQRT_PI_OVER_2 * erfcx(-INV_SQRT2 * h)
-    w = t * t
-    g = h * h
-    c6 = (-89055 + 135135 * a + g * (-82845 + 270270 * a + g * (-20370 + 135135 * a + g * (
-        -1926 + 25740 * a + g * (-75 + 2145 * a + g * (-1 + 78 * a + a * g)))))) / 6227020800.0  # fmt: skip
-    c5 = (-6555 + 10395 * a + g * (-4680 + 17325 * a + g * (-840 + 6930 * a + g * (
-        -52 + 990 * a + g * (-1 + 55 * a + a * g))))) / 39916800.0  # fmt: skip
-    c4 = (-561 + 945 * a + g * (-285 + 1260 * a + g * (-33 + 378 * a + g * (-1 + 36 * a + a * g)))) / 362880.0
-    c3 = (-57 + 105 * a + g * (-18 + 105 * a + g * (-1 + 21 * a + a * g))) / 5040.0
-    c2 = (-7 + 15 * a + g * (-1 + 10 * a + a * g)) / 120.0
-    c1 = (-1 + 3 * a + a * g) / 6.0
-    return 2.0 * t * (a + w * (c1 + w * (c2 + w * (c3 + w * (c4 + w * (c5 + w * c6))))))
+    return _small_t_series(1.0 + h * SQRT_PI_OVER_2 * erfcx(-INV_SQRT2 * h), h, t)
 
 
 @numba.njit(**_PLAIN)

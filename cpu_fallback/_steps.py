@@ -29,8 +29,30 @@ from ._black import _full
 from ._ndtr import ndtr
 from ._ndtr_kernel import JIT
 
-#: the outputs of :func:`heston_qe`, in this order: the spot and the variance after the step
+#: the outputs of :func:`heston_qe` and :func:`heston_euler`, in this order: the spot and the variance after the step
 QE_NAMES = ("s0", "s1")
+
+
+def _constants(values: tuple[float, ...], count: int, name: str) -> np.ndarray:
+    c = np.array(values, dtype=np.float64)
+    if c.shape != (count,):
+        raise ValueError(f"{name} takes {count} constants, got {c.size}")
+    return c
+
+
+def _work(out: Mapping[str, np.ndarray], names: tuple[str, ...], n: int) -> list[np.ndarray]:
+    """float64 arrays to work a step in, one per state name: the outputs themselves, or temporaries
+    for float32 outputs (float32 runs work the step in float64 and round the state once)."""
+    return [out[k] if out[k].dtype == np.float64 else np.empty(n) for k in names]
+
+
+def _store(out: Mapping[str, np.ndarray], names: tuple[str, ...], work: list[np.ndarray], spot: np.ndarray) -> None:
+    """The spot from its log step (``work[0]``: exp, NumPy's, times the spot), then every state into its output."""
+    np.exp(work[0], out=work[0])
+    work[0] *= spot
+    for k, w in zip(names, work, strict=True):
+        if out[k] is not w:
+            out[k][:] = w
 
 
 #: no contraction into fused multiply-adds, so that each operation rounds as the generic step's
@@ -110,9 +132,7 @@ def heston_qe(constants: tuple[float, ...]) -> Any:
     ``constants`` = (decay, theta, var1, var2, psi_c, A, K0, K1, K2, K3, K4, drift): e^(-kappa dt);
     theta; the conditional variance ``v var1 + var2``; the switching level; Andersen's A and K0 ... K4;
     and (rate - div) dt. ``HestonQEStep.native`` computes them."""
-    c = np.array(constants, dtype=np.float64)
-    if c.shape != (12,):
-        raise ValueError(f"heston_qe takes 12 constants, got {c.shape[0]}")
+    c = _constants(constants, 12, "heston_qe")
 
     def kernel(spot: Any, v: Any, z0: Any, z1: Any, out: Mapping[str, np.ndarray]) -> None:
         n = next(iter(out.values())).shape[0]
@@ -121,15 +141,9 @@ def heston_qe(constants: tuple[float, ...]) -> Any:
         logs, t1, t2, code = np.empty(2 * n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8)
         _qe_branch(v, z1, tail, c, logs, t1, t2, code)
         np.log(logs, out=logs)
-        s0, s1 = out["s0"], out["s1"]
-        direct = s0.dtype == np.float64  # float32 runs: the step in float64, the state stored in float32
-        log_step, v_next = (s0, s1) if direct else (np.empty(n), np.empty(n))
+        log_step, v_next = work = _work(out, QE_NAMES, n)
         _qe_finish(v, z0, c, logs, t1, t2, code, v_next, log_step)
-        np.exp(log_step, out=log_step)
-        log_step *= spot
-        if not direct:
-            s0[:] = log_step
-            s1[:] = v_next
+        _store(out, QE_NAMES, work, spot)
 
     # ~6 temporaries of 8 bytes per path: 16,384 paths keep them within L2
     kernel.chunk = 16384  # type: ignore[attr-defined]
@@ -169,13 +183,9 @@ def merton(constants: tuple[float, ...]) -> Any:
         n = next(iter(out.values())).shape[0]
         spot, z0, z1, z2 = (_full(a, n) for a in (spot, z0, z1, z2))
         tail = ndtr(-z2)  # 1 - U, exact in the far tail
-        s0 = out["s0"]
-        log_step = s0 if s0.dtype == np.float64 else np.empty(n)
+        (log_step,) = work = _work(out, MERTON_NAMES, n)
         _merton_pass(z0, z1, tail, c, survival, log_step)
-        np.exp(log_step, out=log_step)
-        log_step *= spot
-        if log_step is not s0:
-            s0[:] = log_step
+        _store(out, MERTON_NAMES, work, spot)
 
     return kernel
 
@@ -198,22 +208,14 @@ def heston_euler(constants: tuple[float, ...]) -> Any:
     (spot) and ``out["s1"]`` (the variance state, which may go negative); float32 outputs are the
     float64 step rounded once. ``constants`` = (kappa, theta, xi, rho, sqrt(1 - rho^2), rate - div,
     dt), from ``HestonEulerStep.native``."""
-    c = np.array(constants, dtype=np.float64)
-    if c.shape != (7,):
-        raise ValueError(f"heston_euler takes 7 constants, got {c.shape[0]}")
+    c = _constants(constants, 7, "heston_euler")
 
     def kernel(spot: Any, v: Any, z0: Any, z1: Any, out: Mapping[str, np.ndarray]) -> None:
         n = next(iter(out.values())).shape[0]
         spot, v, z0, z1 = (_full(a, n) for a in (spot, v, z0, z1))
-        s0, s1 = out["s0"], out["s1"]
-        direct = s0.dtype == np.float64
-        log_step, v_next = (s0, s1) if direct else (np.empty(n), np.empty(n))
+        log_step, v_next = work = _work(out, QE_NAMES, n)
         _euler_pass(v, z0, z1, c, v_next, log_step)
-        np.exp(log_step, out=log_step)
-        log_step *= spot
-        if not direct:
-            s0[:] = log_step
-            s1[:] = v_next
+        _store(out, QE_NAMES, work, spot)
 
     return kernel
 

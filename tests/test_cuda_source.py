@@ -228,16 +228,11 @@ def normals(tmp_path_factory: pytest.TempPathFactory) -> Normals:
 
 
 def _book(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Realistic random positions (as tests/test_fused_black.py): S, K, T, vol, r, q, phi."""
-    rng = np.random.default_rng(seed)
-    S = np.exp(rng.uniform(np.log(5.0), np.log(1000.0), n))
-    K = S * np.exp(rng.uniform(-0.6, 0.6, n))
-    T = np.exp(rng.uniform(np.log(1 / 365), np.log(5.0), n))
-    vol = rng.uniform(0.05, 1.5, n)
-    r = rng.uniform(-0.02, 0.1, n)
-    q = rng.uniform(0.0, 0.06, n)
-    phi = np.where(rng.random(n) < 0.5, 1.0, -1.0)
-    return S, K, T, vol, r, q, phi
+    """tests/test_fused_black.py's realistic random positions, the call flag as phi: S, K, T, vol, r, q, phi."""
+    from test_fused_black import _book as book
+
+    *args, call = book(n, seed)
+    return (*args, np.where(call, 1.0, -1.0))
 
 
 def _rel(got: np.ndarray, ref: np.ndarray, floor: float = 1e-12) -> float:

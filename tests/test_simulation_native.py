@@ -29,12 +29,13 @@ def _simulate(model: gh.Heston, bk, **kw) -> gh.Paths:
     return gh.simulate(model, n_paths=10_000, n_steps=n_steps, horizon=horizon, seed=11, backend=bk, **kw)
 
 
-def _generic(monkeypatch: pytest.MonkeyPatch, *args, **kw) -> gh.Paths:
+def _generic(monkeypatch: pytest.MonkeyPatch, fn, *args, **kw):
+    """``fn(*args, **kw)`` with the native kernels switched off: the generic step, chunked."""
     with monkeypatch.context() as m:
         m.setattr(numpy_backend, "native_kernel", lambda *a, **k: None)
         sim_paths._compiled_step.cache_clear()
         try:
-            return _simulate(*args, **kw)
+            return fn(*args, **kw)
         finally:
             sim_paths._compiled_step.cache_clear()
 
@@ -53,7 +54,7 @@ def test_equals_the_generic_step(name: str, monkeypatch: pytest.MonkeyPatch) -> 
     NumPy/Numba kernels, no fused multiply-adds."""
     model = MODELS[name]
     got = _simulate(model, NumpyBackend(threads=2))
-    ref = _generic(monkeypatch, model, NumpyBackend(threads=2))
+    ref = _generic(monkeypatch, _simulate, model, NumpyBackend(threads=2))
     assert np.all(np.isfinite(got.spot)) and np.all(got.variance >= 0.0)
     np.testing.assert_array_equal(got.spot, ref.spot)
     np.testing.assert_array_equal(got.variance, ref.variance)
@@ -98,7 +99,7 @@ def test_float32_is_the_float64_step_rounded(name: str, monkeypatch: pytest.Monk
     model = MODELS[name]
     f32 = _simulate(model, "numpy", dtype="float32")
     f64 = _simulate(model, "numpy")
-    generic32 = _generic(monkeypatch, model, "numpy", dtype="float32")
+    generic32 = _generic(monkeypatch, _simulate, model, "numpy", dtype="float32")
     assert f32.spot.dtype == np.float32 and f32.variance.dtype == np.float32
     err = np.max(np.abs(f32.spot - f64.spot) / f64.spot)
     assert err < 24 * 4 * np.finfo(np.float32).eps
@@ -140,11 +141,7 @@ def test_merton_equals_the_generic_step(name: str, dtype: str, monkeypatch: pyte
     model = MERTON[name]
     kw = dict(n_paths=10_000, n_steps=24, horizon=2.0, seed=11)
     got = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
-    with monkeypatch.context() as m:
-        m.setattr(numpy_backend, "native_kernel", lambda *a, **k: None)
-        sim_paths._compiled_step.cache_clear()
-        ref = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
-    sim_paths._compiled_step.cache_clear()
+    ref = _generic(monkeypatch, gh.simulate, model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
     assert got.spot.dtype == np.dtype(dtype)
     if dtype == "float64":
         np.testing.assert_array_equal(got.spot, ref.spot)
@@ -168,11 +165,7 @@ def test_heston_euler_equals_the_generic_step(name: str, dtype: str, monkeypatch
     model = MODELS[name]
     kw = dict(n_paths=10_000, n_steps=24, horizon=2.0, seed=11, scheme="euler")
     got = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
-    with monkeypatch.context() as m:
-        m.setattr(numpy_backend, "native_kernel", lambda *a, **k: None)
-        sim_paths._compiled_step.cache_clear()
-        ref = gh.simulate(model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
-    sim_paths._compiled_step.cache_clear()
+    ref = _generic(monkeypatch, gh.simulate, model, backend=NumpyBackend(threads=2), dtype=dtype, **kw)
     if dtype == "float64":
         np.testing.assert_array_equal(got.spot, ref.spot)
         np.testing.assert_array_equal(got.variance, ref.variance)

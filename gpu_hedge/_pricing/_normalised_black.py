@@ -84,7 +84,12 @@ def _asymptotic_region(xp: Any, h: Any, t: Any) -> Any:
 
 def _small_t_region(xp: Any, sp: Any, h: Any, t: Any) -> Any:
     """b e^{(h^2+t^2)/2} sqrt(2 pi) as a series in t to 12th order, with a = 1 + h Y(h), Y = Phi/phi (h <= 0)."""
-    a = 1.0 + h * SQRT_PI_OVER_2 * sp.erfcx(-INV_SQRT2 * h)
+    return small_t_series(1.0 + h * SQRT_PI_OVER_2 * sp.erfcx(-INV_SQRT2 * h), h, t)
+
+
+def small_t_series(a: Any, h: Any, t: Any) -> Any:
+    """:func:`_small_t_region`'s series given ``a`` = 1 + h Y(h): plain arithmetic, so that the native
+    NumPy kernel (``cpu_fallback._iv``) compiles this very function for its scalar loop."""
     w = t * t
     g = h * h
     c6 = (-89055 + 135135 * a + g * (-82845 + 270270 * a + g * (-20370 + 135135 * a + g * (

@@ -78,41 +78,32 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     """
     if native == "call_sign":
         return _call_sign if tuple(names) == ("phi",) else None
-    if isinstance(native, tuple) and len(native) == 2 and native[0] in ("heston_qe", "heston_euler", "merton"):
-        from ._ndtr import _loop
+    from ._ndtr import _loop
 
-        if np.dtype(dtype) not in (np.float64, np.float32) or not _loop():
-            return None
+    dt, names = np.dtype(dtype), tuple(names)
+    if not _loop() or dt not in (np.float64, np.float32):
+        return None  # everything below is Numba
+    kind = native[0] if isinstance(native, tuple) else native.partition(":")[0] if isinstance(native, str) else None
+    if kind in ("heston_qe", "heston_euler", "merton") and len(native) == 2:
         from ._steps import STEPS
 
-        make, want = STEPS[native[0]]
-        return make(tuple(native[1])) if tuple(names) == want else None
-    if isinstance(native, str) and native.startswith("implied_vol:"):
-        from ._ndtr import _loop
-
-        if np.dtype(dtype) != np.float64 or tuple(names) != ("vol", "status") or not _loop():
-            return None
+        make, want = STEPS[kind]
+        return make(tuple(native[1])) if names == want else None
+    if dt != np.float64:
+        return None
+    if kind == "implied_vol":
         from ._iv import MODELS, implied_vol_kernel
 
         model = native.removeprefix("implied_vol:")
-        return implied_vol_kernel(model) if model in MODELS else None
-    if isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
-        kind, model, pairs = "ladder", native[1], tuple(native[2])
-    elif isinstance(native, str) and native.startswith("black:"):
-        kind, model, pairs = "black", native.removeprefix("black:"), ()
-    else:
-        return None
-    if model not in ("bsm", "black76") or np.dtype(dtype) != np.float64:
-        return None
-    from ._ndtr import _loop
-
-    if not _loop():
-        return None
+        return implied_vol_kernel(model) if model in MODELS and names == ("vol", "status") else None
     from ._black import NAMES, black_greeks, black_ladder
 
-    if kind == "ladder":
-        return black_ladder(model == "black76", pairs) if list(names) == [f"s{j}" for j in range(len(pairs))] else None
-    return black_greeks(model == "black76") if set(names) <= set(NAMES) else None
+    if kind == "ladder" and len(native) == 3 and native[1] in ("bsm", "black76"):
+        pairs = tuple(native[2])
+        return black_ladder(native[1] == "black76", pairs) if names == tuple(f"s{j}" for j in range(len(pairs))) else None
+    if kind == "black" and native in ("black:bsm", "black:black76"):
+        return black_greeks(native == "black:black76") if set(names) <= set(NAMES) else None
+    return None
 
 
 def _call_sign(call: np.ndarray, out: Mapping[str, np.ndarray]) -> None:

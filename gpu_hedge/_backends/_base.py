@@ -26,10 +26,11 @@ class Backend(Protocol):
       ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend
       does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
       arrays (CuPy). This is the one entry point the pricing layer uses to run maths. ``native``
-      names a well-known kernel (``"black:bsm"``, ``"black:black76"``: price and first-order Greeks,
-      regular region; ``("ladder", model, pairs)``: the risk job's scenario ladder) that a backend
-      may replace by its own fused implementation of the same formulas (NumPy: Numba passes); a
-      backend without one runs ``kernel``.
+      names a well-known kernel (``"black:bsm"``: price and first-order Greeks, regular region;
+      ``("ladder", model, pairs)``: the risk job's scenario ladder; ``"implied_vol:<model>"``;
+      simulation steps such as ``("heston_qe", constants)``; ``"call_sign"``; the list is in
+      docs/ARCHITECTURE.md) that a backend may replace by its own fused implementation of the same
+      formulas (NumPy: Numba passes; CuPy: ElementwiseKernels); a backend without one runs ``kernel``.
     - ``normals(seed, step, count, n_paths, dtype, antithetic=False, first_path=0)``: the random-stream
       facade, standard normals of shape ``(count, n_paths)`` for time step ``step``, column ``j`` being
       path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: NumPy

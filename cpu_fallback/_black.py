@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numba
+from ._jit import njit
 import numpy as np
 
 from ._ndtr_kernel import JIT, ndtr_from_exp
@@ -28,7 +28,7 @@ NAMES = ("price", "delta", "gamma", "vega", "theta", "rho")
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-@numba.njit(nogil=True, **JIT)
+@njit(nogil=True, **JIT)
 def _pass_d(lnm: Any, T: Any, vol: Any, r: Any, q: Any, forward: bool, sqrtT: Any, d1: Any, w: Any) -> None:  # pragma: no cover
     """sqrt(T), d1, and in ``w`` (4 n) the exponents -d1^2/2, -d2^2/2, -r T, -q T (one ``exp`` call after)."""
     n = d1.shape[0]
@@ -46,7 +46,7 @@ def _pass_d(lnm: Any, T: Any, vol: Any, r: Any, q: Any, forward: bool, sqrtT: An
         w[3 * n + i] = w[2 * n + i] if forward else -q[i] * T[i]
 
 
-@numba.njit(nogil=True, **JIT)
+@njit(nogil=True, **JIT)
 def _pass_greeks(  # pragma: no cover - compiled
     S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, forward: bool, sqrtT: Any, d1: Any, e: Any,
     price: Any, delta: Any, gamma: Any, vega: Any, theta: Any, rho: Any,
@@ -103,7 +103,7 @@ def black_greeks(forward: bool) -> Any:
     return kernel
 
 
-@numba.njit(nogil=True, **JIT)
+@njit(nogil=True, **JIT)
 def _ladder_exponents(  # pragma: no cover - compiled
     lnsk: Any, T: Any, vol: Any, b: Any, sqrtT: Any, log1p_ds: Any, dv: Any, e: Any,
 ) -> None:  # fmt: skip
@@ -121,7 +121,7 @@ def _ladder_exponents(  # pragma: no cover - compiled
             e[2 * j + 1, i] = -0.5 * d2 * d2
 
 
-@numba.njit(nogil=True, **JIT)
+@njit(nogil=True, **JIT)
 def _ladder_pnl(  # pragma: no cover - compiled
     S: Any, lnsk: Any, T: Any, vol: Any, b: Any, sqrtT: Any, k_disc: Any, s_disc: Any, phi: Any, w: Any,
     ds: Any, log1p_ds: Any, dv: Any, e: Any, pnl: Any,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
+from ._jit import njit
 import numpy as np
 
 from ._ndtr_kernel import JIT, ndtr_from_exp
@@ -24,7 +24,7 @@ from ._ndtr_kernel import JIT, ndtr_from_exp
 _PLAIN = {"error_model": "numpy", "cache": True}
 
 
-@numba.njit(nogil=True, **_PLAIN)
+@njit(nogil=True, **_PLAIN)
 def _signed_d1(lnm: Any, c: float, v: float, phi: float, x: Any, w: Any) -> None:  # pragma: no cover - compiled
     """x = phi d1 = phi (lnm + c) / v and w = -x^2/2 (exponentiated by NumPy next)."""
     for i in range(x.shape[0]):
@@ -33,7 +33,7 @@ def _signed_d1(lnm: Any, c: float, v: float, phi: float, x: Any, w: Any) -> None
         w[i] = (d * d) * -0.5
 
 
-@numba.njit(nogil=True, **JIT)
+@njit(nogil=True, **JIT)
 def _add_delta(x: Any, e: Any, scale: float, units: float, first: bool, exposure: Any) -> None:  # pragma: no cover - compiled
     """exposure (+)= units x (scale x N(x)), scale = phi e^{-q tau}."""
     for i in range(x.shape[0]):
@@ -41,7 +41,7 @@ def _add_delta(x: Any, e: Any, scale: float, units: float, first: bool, exposure
         exposure[i] = term if first else exposure[i] + term
 
 
-@numba.njit(nogil=True, **_PLAIN)
+@njit(nogil=True, **_PLAIN)
 def _trade(  # pragma: no cover - compiled
     exposure: Any, spot: Any, holding: Any, cash: Any, paid: Any, n_trades: Any, turnover: Any,
     band: float, relative: bool, to_edge: bool, banded: bool,

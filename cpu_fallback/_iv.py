@@ -51,7 +51,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numba
+from ._jit import njit
 import numpy as np
 
 from gpu_hedge._pricing._normalised_black import (
@@ -234,7 +234,7 @@ _SQRT_HALF, _U_SCALE = math.sqrt(0.5), 2.0 / T_MAX  # the constants _ndtr_kernel
 assert _ERFCX.shape == (PIECES_X + PIECES_W, ERFCX_DEGREE + 1) == (40, 10)  # _erfcx_nonneg is written out for degree 9
 
 
-@numba.njit(**JIT)
+@njit(**JIT)
 def _erfcx_nonneg(x: float) -> float:  # pragma: no cover - compiled
     """erfcx for ``x >= 0`` (inf included): the table, with fused multiply-adds."""
     if x < ERFCX_SPLIT:
@@ -256,7 +256,7 @@ def _erfcx_nonneg(x: float) -> float:  # pragma: no cover - compiled
     return p / x
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def erfcx(x: float) -> float:  # pragma: no cover - compiled
     """``exp(x^2) erfc(x)``, float64 (see the module docstring). NaN in, NaN out."""
     if x >= 0.0:
@@ -271,7 +271,7 @@ def erfcx(x: float) -> float:  # pragma: no cover - compiled
 _TAIL = np.array(TAIL, dtype=np.float64)
 
 
-@numba.njit(**JIT)
+@njit(**JIT)
 def ndtr(x: float) -> float:  # pragma: no cover - compiled
     """Standard normal CDF: :func:`cpu_fallback._ndtr_kernel.ndtr_from_exp` (what the generic kernel's
     ``special.ndtr`` computes, with the same flags: FMA contraction) taking only the branch ``x`` needs."""
@@ -295,7 +295,7 @@ _AS_C = (2.515517, 0.802853, 0.010328)
 _AS_D = (1.432788, 0.189269, 0.001308)
 
 
-@numba.njit(**JIT)
+@njit(**JIT)
 def ndtri(p: float) -> float:  # pragma: no cover - compiled
     """Inverse of the standard normal CDF, float64: -inf at 0, inf at 1, NaN outside [0, 1]."""
     if not (p > 0.0 and p < 1.0):
@@ -328,19 +328,19 @@ def ndtri(p: float) -> float:  # pragma: no cover - compiled
     return x if y < 0.0 else -x
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _fmax(a: float, b: float) -> float:  # pragma: no cover - compiled
     """``np.maximum``: NaN if either is NaN."""
     return a if (a >= b or a != a) else b
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _fmin(a: float, b: float) -> float:  # pragma: no cover - compiled
     """``np.minimum``: NaN if either is NaN."""
     return a if (a <= b or a != a) else b
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _clip(a: float, lo: float, hi: float) -> float:  # pragma: no cover - compiled
     return _fmin(_fmax(a, lo), hi)
 
@@ -353,7 +353,7 @@ for _k, _row in enumerate(_ASYMPTOTIC):
     _ASYM[_k, : len(_row)] = _row  # row k has k + 2 coefficients
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _asym_horner(k: int, e: float) -> float:  # pragma: no cover - compiled
     p = _ASYM[k, k + 1]
     for j in range(k, -1, -1):
@@ -361,7 +361,7 @@ def _asym_horner(k: int, e: float) -> float:  # pragma: no cover - compiled
     return p
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _asymptotic_region(h: float, t: float) -> float:  # pragma: no cover - compiled
     e = (t / h) * (t / h)
     r = (h + t) * (h - t)
@@ -372,15 +372,15 @@ def _asymptotic_region(h: float, t: float) -> float:  # pragma: no cover - compi
     return (t / r) * (2.0 + q * acc)
 
 
-_small_t_series = numba.njit(**_PLAIN)(small_t_series)
+_small_t_series = njit(**_PLAIN)(small_t_series)
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _small_t_region(h: float, t: float) -> float:  # pragma: no cover - compiled
     return _small_t_series(1.0 + h * SQRT_PI_OVER_2 * erfcx(-INV_SQRT2 * h), h, t)
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _black_plain(x: float, s: float, b_max: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """``black_and_vega(..., accurate=False)``; ``b_max = exp(x / 2)``."""
     h = x / s
@@ -391,7 +391,7 @@ def _black_plain(x: float, s: float, b_max: float) -> tuple[float, float]:  # pr
     return _fmax(b, 0.0), INV_SQRT_2PI * expo
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _black_accurate(x: float, s: float, b_max: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """``black_and_vega(..., accurate=True)``: only the region the lane is in."""
     h = x / s
@@ -411,7 +411,7 @@ def _black_accurate(x: float, s: float, b_max: float) -> tuple[float, float]:  #
     return _fmax(b, 0.0), INV_SQRT_2PI * expo
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _rational_cubic(  # pragma: no cover - compiled
     z: float, zl: float, zr: float, yl: float, yr: float, dl: float, dr: float, r: float
 ) -> float:
@@ -427,7 +427,7 @@ def _rational_cubic(  # pragma: no cover - compiled
     )
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _control_parameter(  # pragma: no cover - compiled
     zl: float, zr: float, yl: float, yr: float, dl: float, dr: float, d2: float, at_right: bool, prefer_shape: bool
 ) -> float:
@@ -466,12 +466,12 @@ def _control_parameter(  # pragma: no cover - compiled
     return _fmax(fit, r_min)
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def _householder(newton: float, halley: float, hh3: float) -> float:  # pragma: no cover - compiled
     return newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
 
 
-@numba.njit(**_PLAIN)
+@njit(**_PLAIN)
 def implied_total_vol(beta: float, x: float, b_max: float) -> tuple[float, float, float]:  # pragma: no cover - compiled
     """``(s, ds, vega)`` of ``_normalised_black.implied_total_vol`` for one lane (``x <= 0``,
     ``|x| <= x_max``, ``0 < beta < b_max = e^{x/2}``), computing only the branch the lane is in."""
@@ -594,7 +594,7 @@ def implied_total_vol(beta: float, x: float, b_max: float) -> tuple[float, float
 # ---- the kernels ----------------------------------------------------------------------------------------
 
 
-@numba.njit(nogil=True, **_PLAIN)
+@njit(nogil=True, **_PLAIN)
 def _lognormal_loop(  # pragma: no cover - compiled
     K: Any, T: Any, P: Any, phi: Any, F: Any, D: Any, x: Any, norm: Any, b_max: Any, sinh2: Any, vol: Any, status: Any
 ) -> None:
@@ -658,7 +658,7 @@ def _lognormal_prelude(S: Any, K: Any, T: Any, r: Any, q: Any, forward: bool) ->
     return F, D, x, norm, b_max, sinh2
 
 
-@numba.njit(nogil=True, **_PLAIN)
+@njit(nogil=True, **_PLAIN)
 def _bachelier_loop(F: Any, K: Any, T: Any, Pf: Any, phi: Any, vol: Any, status: Any) -> None:  # pragma: no cover - compiled
     """``implied_vol.bachelier_kernel`` option by option, given the undiscounted prices ``Pf``."""
     for i in range(vol.shape[0]):

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numba
+from ._jit import njit
 import numpy as np
 
 from ._black import _full
@@ -62,7 +62,7 @@ _EXACT = {k: v for k, v in JIT.items() if k != "fastmath"}
 _QUAD, _ALIVE, _OK, _TAIL = 1, 2, 4, 8  # bits of ``code``: branch, mean > 0, K0* exists, tail < 1 - p
 
 
-@numba.njit(nogil=True, **_EXACT)
+@njit(nogil=True, **_EXACT)
 def _qe_branch(v: Any, z1: Any, tail: Any, c: Any, logs: Any, t1: Any, t2: Any, code: Any) -> None:  # pragma: no cover
     """Each path's branch and the arguments of its logarithms (NumPy's ``log`` comes next), given
     ``tail`` = ndtr(-z1) = 1 - U:
@@ -103,7 +103,7 @@ def _qe_branch(v: Any, z1: Any, tail: Any, c: Any, logs: Any, t1: Any, t2: Any, 
         code[i] = bits
 
 
-@numba.njit(nogil=True, **_EXACT)
+@njit(nogil=True, **_EXACT)
 def _qe_finish(v: Any, z0: Any, c: Any, logs: Any, t1: Any, t2: Any, code: Any, v_next: Any, log_step: Any) -> None:  # pragma: no cover
     """``v_next`` and the spot's log step, given :func:`_qe_branch`'s outputs with ``logs`` logged."""
     k0, k1, k2, k3, k4, drift = c[6], c[7], c[8], c[9], c[10], c[11]
@@ -154,7 +154,7 @@ def heston_qe(constants: tuple[float, ...]) -> Any:
 MERTON_NAMES = ("s0",)
 
 
-@numba.njit(nogil=True, **_EXACT)
+@njit(nogil=True, **_EXACT)
 def _merton_pass(z0: Any, z1: Any, tail: Any, c: Any, survival: Any, log_step: Any) -> None:  # pragma: no cover - compiled
     """The log step of each path given ``tail`` = ndtr(-z2): the jump count N = #{n: tail < P(N > n)}."""
     drift, scale, jump_mean, jump_std = c[0], c[1], c[2], c[3]
@@ -190,7 +190,7 @@ def merton(constants: tuple[float, ...]) -> Any:
     return kernel
 
 
-@numba.njit(nogil=True, **_EXACT)
+@njit(nogil=True, **_EXACT)
 def _euler_pass(v: Any, z0: Any, z1: Any, c: Any, v_next: Any, log_step: Any) -> None:  # pragma: no cover - compiled
     """The variance after the step and the spot's log step, in ``HestonEulerStep.advance``'s order."""
     kappa, theta, xi, rho, rho_bar, carry, dt = c[0], c[1], c[2], c[3], c[4], c[5], c[6]

@@ -5,6 +5,7 @@ pandas or pyarrow: pricing, implied vols, simulation and hedging need only NumPy
 risk job and the data readers load pandas and pyarrow when first used.
 """
 
+from . import _layout  # noqa: F401  (first: a stale cpu_fallback folder is an ImportError saying what to delete)
 from ._backends import Backend, BackendUnavailableError, available_backends, get_backend, to_numpy
 from ._hedging import (
     Costs,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import Any
 
@@ -18,16 +20,41 @@ app = typer.Typer(
     help="Greeks of very large options books and dynamic hedging, fast on a GPU and correct on any CPU.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,  # run() turns an unexpected error into one line; --debug shows the traceback
 )
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+#: set by ``--debug`` (or GPU_HEDGE_DEBUG=1): errors come with their full traceback
+_STATE = {"debug": os.environ.get("GPU_HEDGE_DEBUG", "").strip().lower() in ("1", "true", "yes")}
+
+
 def _fail(message: str, code: int = 2) -> None:
+    """One line on stderr and exit ``code``; with ``--debug``, the traceback of the error being handled first."""
+    if _STATE["debug"] and sys.exc_info()[0] is not None:
+        err_console.print_exception()
     # soft_wrap: no line breaks inserted into the message (paths and values stay copyable)
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def run() -> None:
+    """The ``gpu-hedge`` console script: :data:`app`, with any error not already reported turned into one
+    line on stderr (its type and message) and exit status 1; ``--debug`` (or GPU_HEDGE_DEBUG=1) re-raises it
+    with the full traceback."""
+    try:
+        app(prog_name="gpu-hedge")
+    except Exception as exc:
+        if _STATE["debug"]:
+            raise
+        message = " ".join(str(exc).split()) or "(no message)"
+        err_console.print(
+            f"[bold red]error:[/] {escape(type(exc).__name__)}: {escape(message)} (run 'gpu-hedge --debug ...' for the traceback)",
+            soft_wrap=True,
+        )
+        sys.exit(1)
 
 
 def _version(value: bool) -> None:
@@ -39,13 +66,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error (also: GPU_HEDGE_DEBUG=1)."),
 ) -> None:
     """Greeks of very large options books and dynamic hedging, fast on a GPU and correct on any CPU."""
+    if debug:
+        _STATE["debug"] = True
 
 
 @app.command()
 def backends() -> None:
-    """List the backends, whether each can run here, and which one "auto" picks."""
+    """List the backends, whether each can run here (with the reason where not), which one "auto" picks,
+    and where the compiled CPU kernels are cached. Never fails on a backend that cannot start: any error
+    starting one is its reason."""
+    from cpu_fallback._jit import cache_dir
+
     table = Table(title="gpu_hedge backends")
     table.add_column("backend")
     table.add_column("usable")
@@ -56,12 +90,16 @@ def backends() -> None:
             table.add_row(name, "[green]yes[/]", escape(bk.device))
         except BackendUnavailableError as exc:
             table.add_row(name, "[red]no[/]", escape(str(exc)))
+        except Exception as exc:  # a backend that is installed but fails to start is "no", with why
+            table.add_row(name, "[red]no[/]", escape(f"{type(exc).__name__}: {exc}"))
     console.print(table)
+    where = cache_dir()
+    console.print(f"compiled CPU kernels cached in: {escape(str(where)) if where else 'nowhere (GPU_HEDGE_CACHE_DIR is off)'}")
     try:
         auto = get_backend("auto")
         console.print(f'"auto" picks: [bold]{auto.name}[/] on {escape(auto.device)}')
-    except (BackendUnavailableError, ValueError) as exc:
-        _fail(str(exc))
+    except Exception as exc:  # e.g. GPU_HEDGE_BACKEND names no backend
+        _fail(f'"auto" cannot pick a backend: {exc}', 1)
 
 
 @app.command()

@@ -26,9 +26,17 @@ def test_readme_starts_with_demo_and_test_commands():
     assert README.index(demo) < 1200  # at the very top
 
 
-def test_ci_runs_exactly_the_readme_test_command():
-    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
-    assert ci[-1].strip() == bash_blocks()[1]
+def test_ci_runs_both_readme_commands_in_order_and_ends_with_the_tests():
+    """What a newcomer does: the demo command, then the test command, verbatim, in the same clone, with
+    nothing between them that cleans up (no ``rm -rf .venv``, no fresh clone)."""
+    demo, tests = bash_blocks()[:2]
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().strip().splitlines()]
+    assert lines[-1] == tests
+    assert lines.count(demo) == 1 and lines.count(tests) == 1
+    between = lines[lines.index(demo) + 1 : -1]
+    assert lines.index(demo) < len(lines) - 1
+    assert not any(word in line for line in between for word in ("rm ", "git clone", "git clean", "pip uninstall"))
+    assert "gpu-hedge backends" in " ".join(between)  # the regular install, used from another directory
 
 
 def test_api_tour_runs(bk, monkeypatch):

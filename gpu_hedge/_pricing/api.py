@@ -7,7 +7,7 @@ from typing import Any
 
 from .._backends import get_backend
 from .._types import Array, ArrayLike, Model, OnInvalid
-from ._inputs import Checked, check_dtype, check_inputs, check_model
+from ._inputs import Checked, check_dtype, check_inputs, check_model, check_outputs
 from ._limits import GREEK_NAMES
 from .autodiff import autodiff_kernel
 from .bachelier import bachelier_kernel
@@ -33,7 +33,9 @@ def _greek_names(greeks: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _run(bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str) -> dict[str, Array]:
+def _run(
+    bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str, on_invalid: str = "raise"
+) -> dict[str, Array]:
     if method == "analytic":
         kernel = _kernel(model, names, chk.regular)
     else:
@@ -45,7 +47,7 @@ def _run(bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, 
     if chk.invalid is not None:
         xp = bk.xp
         out = {n: xp.where(chk.invalid, float("nan"), v) for n, v in out.items()}
-    return out
+    return check_outputs(bk, model, out, chk, dtype, on_invalid)
 
 
 def greeks(
@@ -71,6 +73,14 @@ def greeks(
     forward ``spot``; ``vol`` is the normal vol; negative forwards and strikes allowed).
     Inputs broadcast. ``expiry`` in years, ``vol`` and rates as decimals (continuously compounded).
 
+    Inputs are taken as stated or refused: numbers and real numeric arrays (NumPy, CuPy, JAX, lists)
+    only; bools, strings, complex numbers and dates raise ValueError naming the argument (``call``
+    is the one argument that takes bools and "call"/"put" strings). ``expiry`` may also be a time
+    span, ``numpy.timedelta64`` (days or finer units), ``datetime.timedelta`` or ``pandas.Timedelta``,
+    converted to years ACT/365 (seconds / (365 * 86400)); a ``datetime64`` or date is refused (there
+    is no valuation date to subtract it from). A value the ``dtype`` cannot hold (1e39 in float32)
+    is an error saying so, with the value as given.
+
     Names (all by default, in this order, or those listed in ``greeks``): price, delta, gamma,
     vega, theta, rho, dividend_rho, vanna, volga, charm, veta, speed, zomma, color, ultima,
     dual_delta, dual_gamma. Units: theta = dV/dt per year (decay negative), vega per 1.00 of vol,
@@ -82,7 +92,11 @@ def greeks(
     and Greeks their limits; exactly at the money there gamma is +inf and Greeks whose limit
     depends on the path (speed, zomma, color, vanna, volga, ultima, charm, veta) are NaN.
     Invalid inputs raise ValueError naming the argument, index and value, or with
-    ``on_invalid="nan"`` give NaN in those positions only.
+    ``on_invalid="nan"`` give NaN in those positions only. Valid inputs whose result is not finite
+    outside those documented limits (the price at ``rate=-1e3``, where ``exp(-rate*expiry)``
+    overflows) raise ValueError naming the output, the row and its inputs, or with
+    ``on_invalid="nan"`` give NaN in that output at that row (never a stray inf); the row's other
+    outputs are kept where they are finite.
 
     >>> g = greeks(100.0, 100.0, 1.0, 0.2, 0.05, call=True, greeks=("price", "delta"), backend="numpy")
     >>> round(float(g["price"]), 6), round(float(g["delta"]), 6)
@@ -100,7 +114,7 @@ def greeks(
             "(use backend='jax'; pip install 'gpu_hedge[jax]')"
         )
     chk = check_inputs(bk, model, (spot, strike, expiry, vol, rate, div), call, dt, on_invalid)
-    return _run(bk, model, names, chk, dt, method)
+    return _run(bk, model, names, chk, dt, method, on_invalid)
 
 
 def price(

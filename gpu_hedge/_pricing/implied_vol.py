@@ -195,7 +195,8 @@ def implied_vol(
     Identifiable prices (a 4-ulp price change moves the vol by < 1e-11; see :class:`IVStatus`)
     come back to 1e-10 (absolute, or relative for bachelier) in float64. Invalid inputs raise
     ValueError naming argument, index and value, or with ``on_invalid="nan"`` give NaN and
-    ``INVALID_INPUT`` in those rows.
+    ``INVALID_INPUT`` in those rows. Inputs are taken as stated or refused as for :func:`gpu_hedge.greeks`
+    (no bools or strings as numbers; a timedelta ``expiry`` is years ACT/365, a date is refused).
 
     >>> p = 10.450583572185565  # bsm call, S = K = 100, T = 1, vol = 0.2, r = 0.05
     >>> vol, status = implied_vol([p, 1.0], 100.0, 100.0, 1.0, 0.05, backend="numpy", return_status=True)

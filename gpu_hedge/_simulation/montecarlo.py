@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._backends import Backend, BackendUnavailableError, available_backends, get_backend
+from .._pricing._inputs import host_numbers
 from .._types import Array
 from .gbm import LogNormalStep
 from .models import GBM, Heston, Merton
@@ -76,13 +77,16 @@ class MCGreeks:
 def _check_args(model: Any, strike: Any, expiry: Any, payoff: str, barrier: Any) -> tuple[np.ndarray, float, float | None]:
     if not isinstance(model, GBM | Heston | Merton):
         raise ValueError(f"model must be one of GBM, Heston, Merton, got {type(model).__name__}")
-    k = np.asarray(strike, dtype=np.float64)
+    k = host_numbers("strike", strike).astype(np.float64, copy=False)  # no bools, strings or dates
     if k.ndim > 1:
         raise ValueError(f"strike must be a scalar or a 1-D array, got shape {k.shape}")
     bad = np.flatnonzero(~(np.isfinite(k) & (k >= 0)).ravel())
     if bad.size:
         raise ValueError(f"strike[{bad[0]}] = {k.ravel()[bad[0]]!r} must be finite and >= 0")
-    t = float(expiry)
+    t_arr = host_numbers("expiry", expiry)  # a timedelta is years, ACT/365
+    if t_arr.size != 1:
+        raise ValueError(f"expiry must be one number of years (or a timedelta), got shape {t_arr.shape}")
+    t = float(t_arr.reshape(()))
     if not (math.isfinite(t) and t > 0):
         raise ValueError(f"expiry = {expiry!r} must be a finite number of years > 0")
     if payoff not in PAYOFFS:

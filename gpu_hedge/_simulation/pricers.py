@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import pdtrc, xlogy
 
 from .._backends import get_backend
-from .._pricing._inputs import _first_bad, to_phi
+from .._pricing._inputs import _first_bad, host_numbers, to_phi
 from .._pricing.api import price as bs_price
 from .._types import ArrayLike
 from .models import GBM, Heston, Merton
@@ -38,10 +38,7 @@ def _contract(model: Any, strike: ArrayLike, expiry: ArrayLike, call: Any) -> tu
     name = type(model).__name__
     arrays = []
     for label, x in (("strike", strike), ("expiry", expiry)):
-        try:
-            x = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{label} must be numeric; got {x!r:.80}") from exc
+        x = host_numbers(label, x).astype(np.float64, copy=False)  # no bools, strings or dates; timedelta: ACT/365
         bad = ~(x >= 0.0)  # NaN fails the comparison
         if bad.any():
             raise _first_bad(label, x, bad, f"{label} must be finite and >= 0", name)
@@ -252,7 +249,7 @@ def model_price(model: GBM | Heston | Merton, strike: ArrayLike, expiry: ArrayLi
     :class:`GBM`: Black-Scholes-Merton (:func:`gpu_hedge.price`, NumPy backend) with the model's
     ``rate``, ``div`` and ``vol``; the real-world ``drift`` does not enter risk-neutral prices and is
     ignored. :class:`Heston`: :func:`heston_price`. :class:`Merton`: :func:`merton_price`.
-    ``strike`` (>= 0) and ``expiry`` (years, >= 0) broadcast against each other and ``call``.
+    ``strike`` (>= 0) and ``expiry`` (years >= 0, or a timedelta: ACT/365) broadcast against each other and ``call``.
 
     >>> round(float(model_price(GBM(spot=100.0, vol=0.2, rate=0.05, drift=0.3), 100.0, 1.0)), 6)
     10.450584

@@ -16,8 +16,19 @@ import numpy as np
 import pandas as pd
 
 from .._backends import Backend, get_backend
-from .risk import SUMS, Scenarios, _batches, _greek_sums, _ladder_sums, by_underlying_frame, ladder_frame
-from .schema import BookError, Market, describe_invalid, read_market, validate
+from .risk import (
+    SUMS,
+    Scenarios,
+    _batches,
+    _duplicate_error,
+    _greek_sums,
+    _is_text_file,
+    _ladder_sums,
+    book_ids,
+    by_underlying_frame,
+    ladder_frame,
+)
+from .schema import BookError, Market, describe_invalid, duplicate_ids, read_market, validate
 
 __all__ = ["ResidentBook"]
 
@@ -56,13 +67,21 @@ class ResidentBook:
         self.market: Market = read_market(market)
         self.slice_rows = int(slice_rows)
         parts, invalid = [], []
-        batches, _, _ = _batches(book, 1_000_000)
+        batches, _, source = _batches(book, 1_000_000)
+        # the same rules as gpu_hedge.risk: position_id unique over the whole book, every row of a
+        # duplicated id invalid (error under "raise"), numbers stored as numbers
+        ids = book_ids(book)
+        dups = duplicate_ids(ids)
+        if len(dups) and on_invalid == "raise":
+            raise _duplicate_error(dups, ids, source)
+        del ids
+        duplicates, text_ok = (dups.index if len(dups) else None), _is_text_file(book)
         first = 0
         for frame in batches:
-            chk = validate(frame.reset_index(drop=True), self.market, valuation_date, first)
+            chk = validate(frame.reset_index(drop=True), self.market, valuation_date, first, duplicates, text_ok)
             first += len(frame)
             if len(chk.invalid) and on_invalid == "raise":
-                raise BookError(f"book: {len(chk.invalid)} invalid row(s):\n{describe_invalid(chk.invalid)}")
+                raise BookError(f"book {source}: {len(chk.invalid)} invalid row(s):\n{describe_invalid(chk.invalid)}")
             invalid.append(chk.invalid)
             ok = ~np.isin(np.arange(first - len(frame), first), chk.invalid["row"].to_numpy())
             own = frame["vol"].notna().to_numpy()[ok] if "vol" in frame.columns else np.zeros(int(ok.sum()), dtype=bool)

@@ -18,9 +18,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._jit import njit
 import numpy as np
 
+from ._jit import njit
 from ._ndtr_kernel import JIT, ndtr_from_exp
 
 #: the outputs of :func:`black_greeks`, in this order

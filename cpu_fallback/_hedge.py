@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._jit import njit
 import numpy as np
 
+from ._jit import njit
 from ._ndtr_kernel import JIT, ndtr_from_exp
 
 #: no FMA contraction: the trade and ledger arithmetic rounds as the NumPy step does

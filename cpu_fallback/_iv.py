@@ -51,7 +51,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._jit import njit
 import numpy as np
 
 from gpu_hedge._pricing._normalised_black import (
@@ -72,6 +71,7 @@ from gpu_hedge._pricing._normalised_black import (
 from gpu_hedge._pricing.implied_vol import _NEAR, CONVERGED, IVStatus, vol_tol
 
 from ._black import _full
+from ._jit import njit
 from ._ndtr import CENTRAL, T_MAX
 from ._ndtr_kernel import JIT, TAIL, TAYLOR
 

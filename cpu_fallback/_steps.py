@@ -22,10 +22,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._jit import njit
 import numpy as np
 
 from ._black import _full
+from ._jit import njit
 from ._ndtr import ndtr
 from ._ndtr_kernel import JIT
 

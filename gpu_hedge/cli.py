@@ -364,7 +364,7 @@ def risk_cmd(
     s = res.summary
     console.print(
         f"[bold]gpu-hedge risk[/]: {escape(str(book))}: {s['rows_read']:,} rows read, {s['rows_valid']:,} valid, "
-        f"{s['rows_invalid']:,} invalid; {s['partitions']} partition(s) ({s['partitions_resumed']} resumed) {where}; "
+        f"{s['rows_invalid']:,} invalid; {s['partitions']} partition(s) ({s['partitions_resumed']} resumed{_redone(s)}) {where}; "
         f"backend [bold]{bk.name}[/], {dtype}; {s['scenarios']} scenarios; {job_s:.2f} s "
         f"({s['rows_read'] / job_s if job_s > 0 else float('inf'):,.0f} positions/s)"
     )
@@ -378,6 +378,13 @@ def risk_cmd(
         console.print(_trades_table(res.trades, top=10))
     names = ["positions.parquet", "by_underlying.parquet", "ladder.parquet", "trades.parquet", "invalid.parquet", "summary.json"]
     console.print(f"Wrote to {escape(str(out))}: " + ", ".join(names))
+
+
+def _redone(summary: dict[str, Any]) -> str:
+    """The ", N redone: why" of the summary line: partitions a resume found damaged or stale and computed again."""
+    if not summary.get("partitions_redone"):
+        return ""
+    return f", {summary['partitions_redone']} redone: " + escape("; ".join(summary.get("redone", [])))
 
 
 def _div_option(value: str | None) -> float | str | None:

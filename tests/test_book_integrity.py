@@ -20,13 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_risk import MARKET, VALUATION, make_book
 
 import gpu_hedge as gh
 from gpu_hedge import BookError
 from gpu_hedge._book.resident import ResidentBook
 from gpu_hedge._book.risk import fingerprint
 from gpu_hedge._book.schema import DUPLICATE_REASON, duplicate_ids
-from test_risk import MARKET, VALUATION, make_book
 
 KW = dict(valuation_date=VALUATION, backend="numpy", scenarios="spot=-0.1;0.1")
 OUTPUTS = ("positions", "by_underlying", "ladder", "trades", "invalid")

@@ -58,6 +58,7 @@ from .schema import (
     check_book_types,
     describe_invalid,
     duplicate_ids,
+    read_file,
     read_market,
     validate,
 )
@@ -183,7 +184,7 @@ def _batches(book: Any, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | 
         raise BookError(f"book: no such file {str(path)!r}")
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
-        pf = pq.ParquetFile(path)
+        pf = read_file("book", path, pq.ParquetFile, path)
         check_book_columns(pf.schema_arrow.names)
         check_book_types({f.name: f.type for f in pf.schema_arrow}, str(path))
         n = pf.metadata.num_rows
@@ -192,7 +193,7 @@ def _batches(book: Any, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | 
         import pyarrow.csv as pacsv
 
         convert = pacsv.ConvertOptions(column_types={"position_id": pa.string(), "underlying": pa.string()}, strings_can_be_null=True)
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert)
+        reader = read_file("book", path, pacsv.open_csv, path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert)
         check_book_columns(reader.schema.names)
         check_book_types({f.name: f.type for f in reader.schema}, str(path), text_ok=True)  # CSV cells are text
         return _rebatch((b.to_pandas() for b in reader), chunk_rows), None, str(path)
@@ -229,11 +230,12 @@ def book_ids(book: Any) -> Any:
         return book.column("position_id")
     path = Path(book)
     if path.name.lower().endswith((".parquet", ".pq")):
-        return pq.read_table(path, columns=["position_id"]).column(0)
+        return read_file("book", path, pq.read_table, path, columns=["position_id"]).column(0)
     import pyarrow.csv as pacsv
 
     convert = pacsv.ConvertOptions(column_types={"position_id": pa.string()}, include_columns=["position_id"], strings_can_be_null=True)
-    return pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24), convert_options=convert).column(0)
+    options = pacsv.ReadOptions(block_size=1 << 24)
+    return read_file("book", path, pacsv.read_csv, path, read_options=options, convert_options=convert).column(0)
 
 
 def _duplicate_error(dups: pd.Series, ids: Any, source: str, limit: int = 5) -> BookError:

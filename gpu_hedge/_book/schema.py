@@ -67,6 +67,17 @@ class BookError(ValueError):
     """Invalid book or market data; the message lists the first offending rows."""
 
 
+def read_file(what: str, path: Any, read: Any, *args: Any, **kwargs: Any) -> Any:
+    """``read(*args, **kwargs)``, with a file that cannot be read (not Parquet, not CSV, truncated,
+    unreadable) a :class:`BookError` naming ``what`` and the path instead of the reader's bare message."""
+    try:
+        return read(*args, **kwargs)
+    except BookError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise BookError(f"{what} {str(path)!r}: cannot be read: {' '.join(str(exc).split())}") from exc
+
+
 def check_book_columns(columns: Any) -> None:
     cols = list(columns)
     missing = [c for c in BOOK_REQUIRED if c not in cols]
@@ -102,7 +113,7 @@ def _type_problem(dtype: Any) -> str | None:
         return _type_problem(dtype.categories.dtype)
     if pd.api.types.is_bool_dtype(dtype):
         return "holds booleans, not numbers"
-    if pd.api.types.is_numeric_dtype(dtype) or dtype == object:
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         return None
     if pd.api.types.is_string_dtype(dtype):
         return f"holds text (dtype {dtype}), not numbers"
@@ -312,9 +323,9 @@ def _frame(source: Any, what: str) -> pd.DataFrame:
         return source.to_pandas()
     path = str(source)
     if path.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
+        return read_file(what, path, pd.read_parquet, path)
     if path.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
+        return read_file(what, path, pd.read_csv, path)
     raise BookError(f"{what}: cannot read {source!r}; give a .parquet or .csv path, a DataFrame or an Arrow table")
 
 

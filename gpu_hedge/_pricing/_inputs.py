@@ -402,7 +402,7 @@ def check_outputs(bk: Any, model: str, out: dict[str, Any], chk: Checked, dtype:
         i = int(np.flatnonzero(bad_h.reshape(-1))[0])
         idx = np.unravel_index(i, chk.shape) if chk.shape else ()
 
-        def at(a: Any) -> Any:  # element ``idx`` of a broadcast input or output
+        def at(a: Any, idx: tuple[Any, ...] = idx) -> Any:  # element ``idx`` of a broadcast input or output
             return a if isinstance(a, float) else np.broadcast_to(to_numpy(a), chk.shape)[idx]
 
         value = at(v).item()

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._types import Array
+from ._checks import is_real
 
 __all__ = ["Costs"]
 
 
 def _check(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0) and not (name == "adv" and value == math.inf):
+    if not (is_real(value) and math.isfinite(value) and value >= 0) and not (name == "adv" and value == math.inf):
         raise ValueError(f"Costs.{name} = {value!r} must be a finite number >= 0")
 
 

@@ -6,8 +6,10 @@ Ledger conventions (per path, currency units):
   ``marks[0]``): ``cash = -sum(quantity x multiplier x value)`` (a short option brings its premium in).
 - each decision date t_k, k = 0 ... n-1: cash first accrues from t_{k-1} at ``rate``, plus the
   continuous dividend ``div`` on the shares held; options expiring at t_k are settled at intrinsic
-  value; then the strategy trades (a hedge option first for DeltaGamma/DeltaVega, then the
-  underlying), each trade paid at the observed price plus its cost.
+  value (an expiry inside the run must be a date), and that date's decision is forced: the hedge
+  goes to what the options still alive need (closed out when none is left); otherwise the strategy
+  trades (a hedge option first for DeltaGamma/DeltaVega, then the underlying), each trade paid at
+  the observed price plus its cost.
 - t_n: accrue; options expiring by then are settled at intrinsic value, the others marked (model
   value at the last vol, or ``marks[-1]``); the hedge is unwound at the last price, its cost charged.
 - ``pnl = cash`` at t_n (everything is cash by then); ``hedging_error = pnl + costs`` (P&L before
@@ -27,6 +29,7 @@ import numpy as np
 
 from .._backends import get_backend, to_numpy
 from .._types import Array
+from ._checks import is_real
 from .costs import Costs
 from .strategies import Context, Strategy
 
@@ -49,13 +52,13 @@ class Option:
     def __post_init__(self) -> None:
         for name in ("strike", "expiry", "quantity", "multiplier"):
             v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v)):
+            if not (is_real(v) and math.isfinite(v)):
                 raise ValueError(f"Option.{name} = {v!r} must be a finite number")
         if self.strike <= 0:
             raise ValueError(f"Option.strike = {self.strike!r} must be > 0")
         if self.multiplier <= 0:
             raise ValueError(f"Option.multiplier = {self.multiplier!r} must be > 0")
-        if self.vol is not None and not (isinstance(self.vol, int | float) and math.isfinite(self.vol) and self.vol > 0):
+        if self.vol is not None and not (is_real(self.vol) and math.isfinite(self.vol) and self.vol > 0):
             raise ValueError(f"Option.vol = {self.vol!r} must be a finite number > 0")
         if not isinstance(self.call, bool | np.bool_):
             raise ValueError(f"Option.call = {self.call!r} must be True (call) or False (put)")
@@ -100,9 +103,9 @@ def _round_and_limit(xp: Any, new: Array, holding: Array, lot_size: float | None
 
 
 def check_limits(lot_size: Any, max_position: Any) -> None:
-    if lot_size is not None and not (isinstance(lot_size, int | float) and math.isfinite(lot_size) and lot_size > 0):
+    if lot_size is not None and not (is_real(lot_size) and math.isfinite(lot_size) and lot_size > 0):
         raise ValueError(f"lot_size = {lot_size!r} must be None or a finite number > 0")
-    if max_position is not None and not (isinstance(max_position, int | float) and math.isfinite(max_position) and max_position >= 0):
+    if max_position is not None and not (is_real(max_position) and math.isfinite(max_position) and max_position >= 0):
         raise ValueError(f"max_position = {max_position!r} must be None or a finite number >= 0")
 
 

@@ -6,7 +6,15 @@ Ledger conventions (per path, currency units):
   ``marks[0]``): ``cash = -sum(quantity x multiplier x value)`` (a short option brings its premium in).
 - each date t_k, k >= 1: cash accrues from t_{k-1} at ``rate`` and earns the continuous dividend
   ``div`` on the shares held (paid on the price at t_{k-1}); options expiring at t_k settle at
-  intrinsic value.
+  intrinsic value on the spot of t_k (cash-settled). An expiry inside the run must be a date of
+  ``times`` (an expiry between two dates is refused: the payoff needs the spot at expiry and no
+  spot is interpolated). An expiry after the last date: the option is marked there (below).
+- settlement date t_k (k < n): the decision is forced, whatever the strategy's schedule or
+  no-trade band (NoHedge excepted, it never trades): the hedge option, then the shares, are
+  rebalanced to what the options still alive need, so the settled option's hedge is unwound then;
+  with no option left the hedge is closed out, its cost charged, and the later dates only carry
+  cash (interest). Hedging a 1-year option over 2 years is hedging it to its expiry and then
+  holding the cash.
 - each decision date t_k, k = 0 ... n-1: a hedge option first (DeltaGamma/DeltaVega), then the
   underlying, each trade paid at the observed price plus its cost.
 - t_n: options expiring then settle at intrinsic value, the others are marked (model value at the
@@ -31,6 +39,7 @@ import numpy as np
 from .._backends import Backend, get_backend, to_numpy
 from .._pricing.black_scholes import black_kernel
 from .._types import Array
+from ._checks import check_dtype, real_array, real_scalar
 from .costs import Costs
 from .engine import Option, _round_and_limit, check_limits
 from .result import HedgeResult
@@ -84,8 +93,32 @@ def _options(options: Any) -> tuple[Option, ...]:
     return opts
 
 
+def _dates_as_years(t: np.ndarray) -> np.ndarray:
+    """Dates (datetime64, or date/datetime objects) as years since the first date, ACT/365:
+    ``(date - first date) / 365 days`` (fractional days kept: intraday stamps stay distinct). For
+    whole days this is :func:`gpu_hedge.read_prices`' clock exactly."""
+    t = np.asarray(t, dtype="datetime64[ns]")
+    nat = np.flatnonzero(np.isnat(t))
+    if nat.size:
+        raise ValueError(f"times[{nat[0]}] is NaT (not a date)")
+    return (t - t[0]) / np.timedelta64(1, "D") / 365.0
+
+
 def _times(times: Any, n_times: int) -> np.ndarray:
-    t = np.asarray(to_numpy(times), dtype=np.float64)
+    import datetime
+
+    if isinstance(times, str | bytes):
+        raise ValueError(f"times = {times!r} is a string; expected ({n_times},) years or dates")
+    raw = np.asarray(to_numpy(times) if hasattr(times, "dtype") else times)
+    if raw.dtype.kind == "O" and raw.size and all(isinstance(x, datetime.date) for x in raw.ravel()):
+        raw = raw.astype("datetime64[ns]")
+    if raw.dtype.kind == "M":
+        if raw.shape != (n_times,):
+            raise ValueError(f"times has shape {raw.shape}; prices have {n_times} dates, so times must have shape ({n_times},)")
+        t = _dates_as_years(raw)
+    else:
+        check_dtype("times", raw.dtype)
+        t = np.asarray(raw, dtype=np.float64)
     if t.shape != (n_times,):
         raise ValueError(f"times has shape {t.shape}; prices have {n_times} dates, so times must have shape ({n_times},)")
     bad = np.flatnonzero(~np.isfinite(t))
@@ -94,13 +127,15 @@ def _times(times: Any, n_times: int) -> np.ndarray:
     step = np.flatnonzero(np.diff(t) <= 0)
     if step.size:
         i = int(step[0]) + 1
+        if raw.dtype.kind == "M":
+            raise ValueError(f"times must be strictly increasing: times[{i}] = {raw[i]} <= times[{i - 1}] = {raw[i - 1]}")
         raise ValueError(f"times must be strictly increasing: times[{i}] = {t[i]!r} <= times[{i - 1}] = {t[i - 1]!r}")
     return t
 
 
 def _per_date(name: str, value: Any, n_times: int, n_options: int) -> np.ndarray:
     """A vol (scalar, (n_times,) or (n_times, n_options)) as an (n_times, n_options) array > 0."""
-    v = np.asarray(to_numpy(value), dtype=np.float64)
+    v = real_array(name, value)
     if v.ndim == 1 and v.shape[0] == n_times:
         v = v[:, None]
     if v.ndim > 2 or (v.ndim >= 1 and v.shape[0] not in (1, n_times)) or (v.ndim == 2 and v.shape[1] not in (1, n_options)):
@@ -144,18 +179,30 @@ def _check_prices(bk: Backend, prices: Any) -> None:
             raise ValueError(f"prices[{', '.join(map(str, idx))}] = {value!r} must be finite and > 0")
 
 
-def _settlement(options: tuple[Option, ...], times: np.ndarray) -> tuple[int, ...]:
+def _settlement(options: tuple[Option, ...], times: np.ndarray, names: tuple[str, ...], grid: tuple[float, int] | None) -> tuple[int, ...]:
+    """Per option, the index of the date it settles on (its expiry, which must be a date of
+    ``times``), or -1 when it expires after the last date (marked there)."""
     out = []
     for i, o in enumerate(options):
         if o.expiry <= times[0]:
-            raise ValueError(f"options[{i}].expiry = {o.expiry!r} is not after the first date times[0] = {times[0]!r}")
+            first = f"the first date, {float(times[0])!r}" if grid is not None else f"the first date times[0] = {float(times[0])!r}"
+            raise ValueError(f"{names[i]}.expiry = {o.expiry!r} is not after {first}")
         if o.expiry > times[-1] + _ON_GRID:
             out.append(-1)
             continue
         k = int(np.argmin(np.abs(times - o.expiry)))
         if abs(times[k] - o.expiry) > _ON_GRID:
+            hi = int(np.searchsorted(times, o.expiry))
+            if grid is None:
+                where = f"times[{hi - 1}] = {float(times[hi - 1])!r} and times[{hi}] = {float(times[hi])!r}"
+                fix = "make the expiry one of times"
+            else:
+                horizon, n_steps = grid
+                where = f"the dates {float(times[hi - 1])!r} and {float(times[hi])!r} (horizon = {horizon!r}, n_steps = {n_steps!r})"
+                fix = "choose n_steps so that the expiry is a whole number of steps of horizon / n_steps"
             raise ValueError(
-                f"options[{i}].expiry = {o.expiry!r} falls between dates; an option expiring inside the run must expire on a date of times"
+                f"{names[i]}.expiry = {o.expiry!r} falls between {where}: an option expiring inside the run settles at its expiry, "
+                f"on the spot of that date, so the expiry must be a date of the run (no spot is interpolated); {fix}"
             )
         out.append(k)
     return tuple(out)
@@ -175,15 +222,18 @@ def make_plan(
     lot_size: float | None,
     max_position: float | None,
     marks: Any,
+    grid: tuple[float, int] | None = None,
 ) -> Plan:
+    """The checked plan; ``grid`` = ``(horizon, n_steps)`` when ``times`` was built by
+    :func:`hedge_simulated` from them (messages then name those, not ``times``)."""
     opts = _options(options)
+    names = ("options",) if isinstance(options, Option) else tuple(f"options[{i}]" for i in range(len(opts)))
     if not isinstance(strategy, Strategy):
         raise ValueError(f"strategy must be a gpu_hedge strategy (Periodic, DeltaBand, ...), got {type(strategy).__name__}")
     if not isinstance(costs, Costs) or not (option_costs is None or isinstance(option_costs, Costs)):
         raise ValueError("costs and option_costs must be gpu_hedge.Costs")
-    for name, v in (("rate", rate), ("div", div)):
-        if not (isinstance(v, int | float) and math.isfinite(v)):
-            raise ValueError(f"{name} = {v!r} must be a finite number")
+    src = "the model's " if grid is not None else ""
+    rate, div = (real_scalar(f"{src}{name}", v) for name, v in (("rate", rate), ("div", div)))
     check_limits(lot_size, max_position)
     t = _times(times, n_times)
     vols = _per_date("vol", vol, n_times, len(opts)).copy()
@@ -201,11 +251,12 @@ def make_plan(
         if not isinstance(h_opt, Option):
             raise ValueError("the strategy's hedge_option must be a gpu_hedge.Option")
         if h_opt.expiry <= t[-1] + _ON_GRID:
-            raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after the last date {t[-1]!r}")
+            last = f"horizon = {grid[0]!r}" if grid is not None else f"the last date times[-1] = {float(t[-1])!r}"
+            raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after {last}")
         h_vols = np.full(n_times, h_opt.vol) if h_opt.vol is not None else _per_date("vol", vol, n_times, len(opts))[:, 0].copy()
     m = None
     if marks is not None:
-        m = np.asarray(to_numpy(marks), dtype=np.float64)
+        m = real_array("marks", marks)
         if m.ndim == 1 and m.shape[0] == n_times:
             m = m[:, None]
         if m.shape != (n_times, len(opts)):
@@ -215,7 +266,7 @@ def make_plan(
             i, j = bad[0]
             raise ValueError(f"marks[{i}, {j}] = {m[i, j]!r} must be finite and >= 0")
     return Plan(
-        t, opts, vols, hedge_vols, _settlement(opts, t), float(rate), float(div), strategy, costs,
+        t, opts, vols, hedge_vols, _settlement(opts, t, names, grid), float(rate), float(div), strategy, costs,
         costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols,
     )  # fmt: skip
 
@@ -250,9 +301,15 @@ def _book_greeks(
 STATE = ("holding", "hedge_units", "cash", "costs", "n_trades", "turnover", "limited")
 
 
-def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False, direct: bool = False) -> Callable[..., dict]:
+def _compiled(
+    bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False, direct: bool = False, force: bool = False
+) -> Callable[..., dict]:
     """``(state, spot, k, t, vols, hedge_vol) -> state``: one decision date. Only the Greeks the
     strategy looks at are computed (delta; gamma or vega for the band and two-instrument rules).
+    ``force``: the date an option settled on (before the last date): whatever the strategy's
+    schedule or band, the hedge (a hedge option, then the shares) is rebalanced to the options still
+    ``live``, so the settled option's hedge is unwound then (with none live: closed out); NoHedge
+    never trades.
     JAX: one jitted function with the date's numbers traced. NumPy: the backend's chunked,
     multi-threaded elementwise executor (every operation here is per path), or with ``direct`` plain
     NumPy calls (a block of paths already sized for the cache). ``raw``: the pure
@@ -260,6 +317,7 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
     strategy, costs = plan.strategy, plan.costs
     h_opt = plan.hedge_option
     tau_last = max((plan.options[j].expiry for j in live), default=0.0)
+    force = force and not isinstance(strategy, NoHedge)
     needs = ("delta",) + (("gamma",) if isinstance(strategy, WhalleyWilmott) else ())
     if h_opt is not None:
         needs = tuple(dict.fromkeys((*needs, "gamma", strategy.neutralise)))
@@ -272,7 +330,7 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
         if h_opt is not None:
             gh = h_kernel(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
             per = gh[strategy.neutralise] * h_opt.multiplier
-            ok = strategy.trades_at(xp, k) & (per != 0)
+            ok = (True if force else strategy.trades_at(xp, k)) & (per != 0)
             target = xp.where(ok, -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), hedge_units)
             trade_o = target - hedge_units
             unit_price = gh["price"] * h_opt.multiplier
@@ -281,7 +339,8 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
             exposure = exposure + target * h_opt.multiplier * gh["delta"]
             gamma = gamma + target * h_opt.multiplier * gh["gamma"]
         ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
-        new, cut = _round_and_limit(xp, strategy.decide(xp, ctx), holding, plan.lot_size, plan.max_position)
+        wanted = -exposure if force else strategy.decide(xp, ctx)
+        new, cut = _round_and_limit(xp, wanted, holding, plan.lot_size, plan.max_position)
         trade = new - holding
         size = xp.abs(trade)
         notional = size * spot
@@ -303,7 +362,7 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
         return step
 
     if direct:
-        native = _native_step(plan, live) if bk.name == "numpy" and not raw else None
+        native = _native_step(plan, live, force) if bk.name == "numpy" and not raw else None
         if native is not None:
             return native
 
@@ -324,11 +383,12 @@ def _compiled(bk: Backend, plan: Plan, live: tuple[int, ...], raw: bool = False,
     return step
 
 
-def _native_step(plan: Plan, live: tuple[int, ...]) -> Callable[..., dict] | None:
+def _native_step(plan: Plan, live: tuple[int, ...], force: bool = False) -> Callable[..., dict] | None:
     """The NumPy backend's compiled step (:mod:`cpu_fallback._hedge`) for the common rules: delta
     hedging of a book of options with Periodic, Leland, StaticHedge, NoHedge or DeltaBand, any
     :class:`Costs`, no lot rounding, position limit or hedge option; None otherwise (or without
-    Numba, or with ``GPU_HEDGE_NUMBA=0``). Same formulas and order of operations as ``core``."""
+    Numba, or with ``GPU_HEDGE_NUMBA=0``). Same formulas and order of operations as ``core``;
+    ``force`` as there (a settlement date: trade to the live options' target, no band)."""
     from cpu_fallback._ndtr import _loop
 
     s = plan.strategy
@@ -347,6 +407,9 @@ def _native_step(plan: Plan, live: tuple[int, ...]) -> Callable[..., dict] | Non
         trades = lambda k: True  # noqa: E731
     else:
         return None
+    if force and type(s) is not NoHedge:
+        band = None
+        trades = lambda k: True  # noqa: E731
     from cpu_fallback import _hedge
 
     r, q = plan.rate, plan.div
@@ -361,7 +424,8 @@ def _native_step(plan: Plan, live: tuple[int, ...]) -> Callable[..., dict] | Non
             v = vol * np.sqrt(T)
             phi = 1.0 if o.call else -1.0
             legs.append((o.strike, (r - q + 0.5 * vol * vol) * T, v, phi, phi * np.exp(-q * T), o.units))
-        exposure = _hedge.book_delta(spot, legs)
+        # no option left (all settled): the book's delta is 0 (book_delta of no legs is not defined)
+        exposure = _hedge.book_delta(spot, legs) if legs else np.zeros(spot.shape[0])
         return {**state, **_hedge.trade(exposure, spot, state, band, plan.costs)}
 
     return step
@@ -393,23 +457,28 @@ def run(
         unhedged=-value0, premium=value0,
     )  # fmt: skip
     prev = spot
-    steps: dict[tuple[int, ...], Callable[..., Any]] = {}
+    steps: dict[tuple[tuple[int, ...], bool], Callable[..., Any]] = {}
     jit = "jit" in bk.capabilities
     for k in range(n_times):
         t = float(times[k])
+        force = False
         if k > 0:
             spot = row(k)
             state = State(_accrue(xp, plan, state, prev, spot, t - float(times[k - 1]), [s == k for s in plan.settle_at]))
+            force = k in plan.settle_at  # an option settled: the hedge is rebalanced to what is left
             live = tuple(j for j in live if plan.settle_at[j] != k)
         if k < n_times - 1:
             hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
-            if live not in steps:
-                steps[live] = _jitted_step(bk, static_plan(plan), live) if jit else _compiled(bk, plan, live, direct=direct)
+            key = (live, force)
+            if key not in steps:
+                steps[key] = (
+                    _jitted_step(bk, static_plan(plan), live, force) if jit else _compiled(bk, plan, live, direct=direct, force=force)
+                )
             if jit:  # the date's numbers in the run's dtype: a float64 scalar would promote a float32 run
                 numbers = (bk.asarray(t, dtype), bk.asarray(plan.hedge_vols[k], dtype), bk.asarray(hv, dtype))
-                state = State(steps[live](dict(state), spot, k, *numbers))
+                state = State(steps[key](dict(state), spot, k, *numbers))
             else:
-                state = State(steps[live](dict(state), spot, k, t, plan.hedge_vols[k], hv))
+                state = State(steps[key](dict(state), spot, k, t, plan.hedge_vols[k], hv))
         else:
             _finish(bk, plan, state, live, spot, t)
         if record is not None:
@@ -499,21 +568,20 @@ def static_plan(plan: Plan) -> StaticPlan:
 
 
 @lru_cache(maxsize=32)
-def _jitted_step(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., dict]:
+def _jitted_step(bk: Backend, static: StaticPlan, live: tuple[int, ...], force: bool = False) -> Callable[..., dict]:
     """:func:`_compiled`'s jitted step, compiled once per (backend, plan, live options) rather than
     once per call of :func:`run` (``hedge_simulated`` on JAX used to recompile every call)."""
-    return _compiled(bk, static, live)  # type: ignore[arg-type]
+    return _compiled(bk, static, live, force=force)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=32)
-def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable[..., tuple[dict, Array]]:
-    """A compiled :meth:`Backend.scan` over a run of decision dates with the options ``live``."""
+def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...], force_first: bool = False) -> Callable[..., tuple[dict, Array]]:
+    """A compiled :meth:`Backend.scan` over a run of decision dates with the options ``live``;
+    ``force_first``: the run starts on a settlement date (its decision is forced, see :func:`_compiled`)."""
     xp = bk.xp
-    core = _compiled(bk, static, live, raw=True)
     n_options = len(static.options)
 
-    def segment(state: dict, prev: Array, spots: Array, ks: Array, ts: Array, dts: Array, vols: Array, hvs: Array,
-                flags: Array) -> tuple[dict, Array]:  # fmt: skip
+    def body_of(core: Callable[..., dict]) -> Callable[[tuple, tuple], tuple]:
         def body(carry: tuple, x: tuple) -> tuple:
             st, prev = carry
             spot, k, t, dt, v, hv, f = x
@@ -521,7 +589,19 @@ def _segment(bk: Backend, static: StaticPlan, live: tuple[int, ...]) -> Callable
             out = core(xp, bk.special, spot, *(st[n] for n in STATE), k, t, v, hv)
             return {**st, **out}, spot
 
-        return bk.scan(body, (state, prev), (spots, ks, ts, dts, vols, hvs, flags))
+        return body
+
+    body = body_of(_compiled(bk, static, live, raw=True))  # type: ignore[arg-type]
+    first = body_of(_compiled(bk, static, live, raw=True, force=True)) if force_first else None  # type: ignore[arg-type]
+
+    def segment(state: dict, prev: Array, spots: Array, ks: Array, ts: Array, dts: Array, vols: Array, hvs: Array,
+                flags: Array) -> tuple[dict, Array]:  # fmt: skip
+        xs = (spots, ks, ts, dts, vols, hvs, flags)
+        carry = (state, prev)
+        if first is not None:
+            carry = first(carry, tuple(x[0] for x in xs))
+            xs = tuple(x[1:] for x in xs)
+        return bk.scan(body, carry, xs) if xs[0].shape[0] else carry
 
     return bk.jit(segment)
 
@@ -553,7 +633,7 @@ def run_scan(bk: Backend, plan: Plan, prices: Array, dtype: Any) -> State:
     for a, b in bounds:
         live = tuple(j for j in range(len(plan.options)) if not 0 <= settle_at[j] <= a)
         flags = np.stack([settle_at == k for k in range(a, b)]).astype(np.float64)
-        state, prev = _segment(bk, static, live)(
+        state, prev = _segment(bk, static, live, a > 0)(
             state, prev, prices[a:b], xp.arange(a, b), bk.asarray(times[a:b], dtype=dtype), bk.asarray(dts[a:b], dtype=dtype),
             bk.asarray(plan.hedge_vols[a:b], dtype=dtype), bk.asarray(hvs[a:b], dtype=dtype), bk.asarray(flags, dtype=dtype),
         )  # fmt: skip
@@ -606,14 +686,15 @@ _FUSED = True
 @lru_cache(maxsize=32)
 def _fused_segment(
     bk: Backend, static: StaticPlan, stepper: Any, n_paths: int, dtype: Any, antithetic: bool, live: tuple[int, ...],
-    settling: tuple[int, ...], first: bool, last: bool,
+    settling: tuple[int, ...], first: bool, last: bool, force_first: bool = False,
 ) -> Callable[..., Any]:  # fmt: skip
     """One compiled program for decision dates a ... b-1 (the options ``live`` throughout): a
     :meth:`Backend.scan` whose body, at date k, makes the hedging decision (``core``), draws step k's
     normals, advances the model to date k+1, observes its spot and accrues to date k+1, where the
     options ``settling`` settle on the last step (k+1 = b). ``first`` (a = 0): the program starts the
     run itself (the model's first state, the book bought at its value); ``last`` (b = n-1): it ends it
-    (:func:`_finish`). The carry, O(n_paths), is ``(state, model state, spot)``; no path is stored.
+    (:func:`_finish`). ``force_first``: date a is a settlement date, its decision forced (see
+    :func:`_compiled`). The carry, O(n_paths), is ``(state, model state, spot)``; no path is stored.
 
     Called as ``fn(carry, seed, xs, start, end)``: ``carry`` the previous segment's (None when
     ``first``), ``seed`` a Python int (traced: one program for every seed, the same bits as the
@@ -625,7 +706,8 @@ def _fused_segment(
     from .._simulation import random
 
     xp, sp = bk.xp, bk.special
-    core = _compiled(bk, static, live, raw=True)  # type: ignore[arg-type]
+    forced = _compiled(bk, static, live, raw=True, force=True) if force_first else None  # type: ignore[arg-type]
+    cores = (_compiled(bk, static, live, raw=True), forced)  # type: ignore[arg-type]
     final = tuple(j for j in live if j not in settling)
 
     def segment(carry: Any, seed: Any, xs: tuple, start: Any, end: Any) -> Any:
@@ -640,7 +722,7 @@ def _fused_segment(
         else:
             state, sim, spot = carry
 
-        def body(c: tuple, x: tuple) -> tuple:
+        def body(c: tuple, x: tuple, core: Callable[..., dict] = cores[0]) -> tuple:
             st, sim, spot = c
             k, t, v, hv, growth, dividend, flag = x
             st = {**st, **core(xp, sp, spot, *(st[n] for n in STATE), k, t, v, hv)}
@@ -651,7 +733,11 @@ def _fused_segment(
             st = _accrue(xp, static, st, spot, nxt, None, settle, factors=(growth, dividend))  # type: ignore[arg-type]
             return st, sim, nxt
 
-        state, sim, spot = bk.scan(body, (state, sim, spot), xs)
+        carry = (state, sim, spot)
+        if cores[1] is not None:
+            carry = body(carry, tuple(x[0] for x in xs), cores[1])
+            xs = tuple(x[1:] for x in xs)
+        state, sim, spot = bk.scan(body, carry, xs) if xs[0].shape[0] else carry
         if not last:
             return state, sim, spot
         t, vols, hedge_vol = end
@@ -692,7 +778,7 @@ def run_simulated_scan(bk: Backend, plan: Plan, stepper: Any, n_paths: int, seed
               growth[a:b], dividend[a:b], flags)  # fmt: skip
         start = (times[0], plan.vols[0]) if first else None
         end = (float(times[-1]), plan.vols[-1], None if plan.hedge_option_vols is None else plan.hedge_option_vols[-1]) if last else None
-        fn = _fused_segment(bk, static, stepper, int(n_paths), dtype, bool(antithetic), live, settling, first, last)
+        fn = _fused_segment(bk, static, stepper, int(n_paths), dtype, bool(antithetic), live, settling, first, last, not first)
         carry = fn(carry, int(seed), xs, start, end)
     return State(carry)
 
@@ -730,6 +816,18 @@ def hedge(
     real option values per date (``(n_times,)`` or ``(n_times, n_options)``) for the premium, the
     final mark and the ledger instead of the model. See the module notes for the ledger.
 
+    ``times`` may also be dates (NumPy ``datetime64``, a pandas ``DatetimeIndex``, ``datetime``
+    objects): they are read as years since the first date, ACT/365 (``(date - first date) / 365
+    days``, the clock of :func:`gpu_hedge.read_prices`), so each option's ``expiry`` counts from the
+    first date. Booleans, strings and durations are refused (as for ``prices``, ``vol``, ``marks``).
+
+    Past expiry: an option whose expiry falls inside the run settles at its intrinsic value on the
+    date of ``times`` equal to its expiry (paid into the cash there; an expiry strictly between two
+    dates raises ValueError, no spot is interpolated), and that date's hedge is rebalanced to the
+    options still alive whatever the strategy's schedule (with none left: closed out, costs
+    charged); from then on the settled option contributes nothing and the cash only earns ``rate``.
+    Options of a book (``options`` a sequence) each settle at their own expiry.
+
     Memory O(n_paths): one date's prices at a time (device arrays are sliced, host arrays copied a
     row at a time), state and results per path only.
 
@@ -743,8 +841,13 @@ def hedge(
     bk = get_backend(backend)
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
-    if not hasattr(prices, "shape"):
-        prices = np.asarray(prices, dtype=np.float64)
+    if isinstance(prices, str | bytes):
+        raise ValueError(f"prices = {prices!r} is a string; expected an array of prices")
+    if getattr(prices, "dtype", None) is None or not hasattr(prices, "shape"):  # lists, DataFrames ...
+        prices = np.asarray(prices)
+    check_dtype("prices", prices.dtype)
+    if isinstance(prices, np.ndarray) and prices.dtype != np.float64:
+        prices = prices.astype(np.float64)
     n_times, n_paths, one_d = _prices_shape(prices)
     host = isinstance(prices, np.ndarray)
     _check_prices(get_backend("numpy") if host else bk, prices)
@@ -795,6 +898,14 @@ def hedge_simulated(
     ``rate`` and ``div`` of the ledger are the model's. ``times`` are the ``n_steps + 1`` equally
     spaced dates from 0 to ``horizon``. ``ledger(path)`` regenerates the path it shows.
 
+    ``horizon`` past an option's expiry: the option settles at its intrinsic value at its expiry,
+    which must be one of the dates (``expiry`` a whole number of steps ``horizon / n_steps``; else
+    ValueError), the hedge is closed out there (costs charged; with several options it is
+    rebalanced to those still alive) and the rest of the run only carries cash: with the same
+    ``seed`` and step, ``horizon=2.0`` on a 1-year option gives per path the P&L of ``horizon=1.0``
+    grown at the model's rate for a year. Arguments are taken as given or refused by name
+    (``horizon=True`` or ``vol="0.2"`` raise ValueError).
+
     >>> import gpu_hedge as gh
     >>> res = gh.hedge_simulated(gh.GBM(100.0, 0.2), gh.Option(100.0, 1.0, quantity=-1), n_paths=2000, n_steps=52,
     ...                          horizon=1.0, seed=1, vol=0.2, strategy=gh.Periodic(), backend="numpy")
@@ -808,15 +919,21 @@ def hedge_simulated(
     bk = get_backend(backend)
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
-    times = np.linspace(0.0, float(horizon), int(n_steps) + 1)
-    rate, div = float(getattr(model, "rate", 0.0)), float(getattr(model, "div", 0.0))
+    # the run's own arguments first, named as given (not as the dates built from them)
+    real_scalar("horizon", horizon, "a finite number of years > 0")
+    if not horizon > 0:
+        raise ValueError(f"horizon = {horizon!r} must be a finite number of years > 0")
+    if not isinstance(antithetic, bool | np.bool_):
+        raise ValueError(f"antithetic = {antithetic!r} must be True or False")
+    # argument errors (n_paths, n_steps, seed, antithetic pairs ...) before any work, without simulating
+    _, n_steps, horizon, checked_seed, _, stepper = check_run(model, n_paths, n_steps, horizon, seed, antithetic, 0, dtype, scheme)
+    times = np.linspace(0.0, horizon, n_steps + 1)
+    rate, div = getattr(model, "rate", 0.0), getattr(model, "div", 0.0)
     plan = make_plan(
         times, times.size, options, vol=vol, rate=rate, div=div, strategy=strategy, costs=costs, option_costs=option_costs,
-        lot_size=lot_size, max_position=max_position, marks=None,
+        lot_size=lot_size, max_position=max_position, marks=None, grid=(horizon, n_steps),
     )  # fmt: skip
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
-    # argument errors (n_paths, seed, antithetic pairs ...) before any work, without simulating
-    _, _, _, checked_seed, _, stepper = check_run(model, n_paths, n_steps, horizon, seed, antithetic, 0, dtype, scheme)
     dt = getattr(bk.xp, dtype)
     if "jit" in bk.capabilities and _FUSED:
         # every model, scheme, strategy, cost, limit and hedge option fuses (hedge_simulated has no

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._types import Array
+from ._checks import is_real
 
 __all__ = [
     "DeltaBand",
@@ -105,7 +106,7 @@ class Strategy:
 
 
 def _check_positive(name: str, value: Any, integer: bool = False) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) if integer else isinstance(value, int | float) and math.isfinite(value)
+    ok = isinstance(value, int) and not isinstance(value, bool) if integer else is_real(value) and math.isfinite(value)
     if not ok or not value > 0:
         raise ValueError(f"{name} = {value!r} must be {'an integer' if integer else 'a finite number'} > 0")
 
@@ -149,7 +150,7 @@ class DeltaBand(Strategy):
     to_edge: bool = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.width, int | float) and math.isfinite(self.width) and self.width >= 0):
+        if not (is_real(self.width) and math.isfinite(self.width) and self.width >= 0):
             raise ValueError(f"DeltaBand.width = {self.width!r} must be a finite number >= 0")
 
     def decide(self, xp: Any, ctx: Context) -> Array:

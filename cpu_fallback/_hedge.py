@@ -81,6 +81,8 @@ def book_delta(spot: np.ndarray, legs: list[tuple[float, ...]]) -> np.ndarray:
     a leg is ``(strike, c, v, phi, scale, units)`` with ``d1 = (ln(S/K) + c) / v`` and ``scale = phi
     e^{-q tau}``, all Python floats computed as the generic kernel does."""
     n = spot.shape[0]
+    if not legs:
+        return np.zeros(n)  # an empty book (every option settled) has no delta
     exposure, x, w = np.empty(n), np.empty(n), np.empty(n)
     for j, (strike, c, v, phi, scale, units) in enumerate(legs):
         lnm = np.divide(spot, strike)

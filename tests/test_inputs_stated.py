@@ -245,3 +245,22 @@ def test_huge_python_int_overflows_float64(bk):
 def test_invalid_timedelta_is_shown_as_given(bk):
     with pytest.raises(ValueError, match=re.escape("expiry[1] = np.timedelta64(-1,'D') (-0.0027397260273972603 years, ACT/365)")):
         gh.price(100.0, 100.0, np.array([1, -1], dtype="timedelta64[D]"), 0.2, backend=bk)
+
+
+@pytest.mark.parametrize("value", [True, "100", None])
+def test_model_parameters_are_numbers(value):
+    with pytest.raises(ValueError, match="spot must be a real number"):
+        gh.GBM(spot=value, vol=0.2)
+    assert gh.GBM(spot=np.float64(100.0), vol=np.int64(0)).spot == 100.0  # NumPy scalars are numbers
+
+
+@pytest.mark.parametrize("horizon", [True, "1.0"])
+def test_simulation_horizon_is_a_number(horizon):
+    with pytest.raises(ValueError, match="horizon must be a number of years"):
+        gh.simulate(gh.GBM(spot=100.0, vol=0.2), n_paths=4, n_steps=2, horizon=horizon, seed=0)
+
+
+def test_native_book_delta_of_an_empty_book_is_zero():
+    from cpu_fallback._hedge import book_delta
+
+    assert np.array_equal(book_delta(np.full(1000, 100.0), []), np.zeros(1000))

@@ -7,10 +7,14 @@ compounded. Parameters are Python floats (one market per model instance).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 
 def _check(name: str, value: float, *, positive: bool = False, nonneg: bool = False) -> None:
+    # bools and strings are not numbers here either (True is not a spot of 1.0)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number; got {type(value).__name__} {value!r:.60}")
     if not math.isfinite(value):
         raise ValueError(f"{name} = {value!r} must be finite")
     if positive and not value > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ def check_run(
     stepper)``; a ValueError names the first bad one."""
     n_paths = _count("n_paths", n_paths)
     n_steps = _count("n_steps", n_steps)
+    if isinstance(horizon, bool | np.bool_) or not isinstance(horizon, numbers.Real):
+        raise ValueError(f"horizon must be a number of years; got {type(horizon).__name__} {horizon!r:.60}")
     horizon = float(horizon)
     if not (math.isfinite(horizon) and horizon > 0):
         raise ValueError(f"horizon = {horizon!r} must be a finite number of years > 0")

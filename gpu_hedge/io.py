@@ -4,6 +4,7 @@
 >>> quotes = gio.read_quotes("chain.csv")                          # layout detected: cboe, spxw-eod, agilent
 >>> fwd = gio.implied_forwards(quotes, rate=0.053)                 # per-expiry forward and dividend yield
 >>> table, summary = gio.quote_greeks(quotes, div="implied")      # IVs from mid/bid/ask, Greeks per contract
+>>> frame = gio.quote_surface(quotes)                              # one row per OTM quote: forward, k, Black-76 vols, weight
 
 The column layout, units and each vendor's conventions are documented in ``gpu_hedge._book.quotes``.
 """
@@ -13,10 +14,12 @@ from ._book import (
     LAYOUTS,
     QUOTE_COLUMNS,
     STANDARD_GREEKS,
+    SURFACE_COLUMNS,
     QuoteSummary,
     detect_layout,
     implied_forwards,
     quote_greeks,
+    quote_surface,
     read_agilent_eod,
     read_cboe_chain,
     read_quotes,
@@ -29,10 +32,12 @@ __all__ = [
     "LAYOUTS",
     "QUOTE_COLUMNS",
     "STANDARD_GREEKS",
+    "SURFACE_COLUMNS",
     "QuoteSummary",
     "detect_layout",
     "implied_forwards",
     "quote_greeks",
+    "quote_surface",
     "read_agilent_eod",
     "read_cboe_chain",
     "read_quotes",

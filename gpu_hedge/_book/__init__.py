@@ -1,10 +1,11 @@
-"""Book jobs: synthetic demo books, aggregation of Greeks, real quote files, implied forwards."""
+"""Book jobs: synthetic demo books, aggregation of Greeks, real quote files, implied forwards, quotes to a surface frame."""
 
 from .aggregate import POSITION_GREEKS, BookTotals, book_greeks, totals
 from .demo import BOOK_COLUMNS, demo_book
 from .forwards import FORWARD_COLUMNS, implied_forwards
 from .generate import book_shape, expiry_calendar, generate_book, write_book
 from .quote_greeks import STANDARD_GREEKS, QuoteSummary, quote_greeks
+from .quote_surface import DROP_REASONS, SURFACE_COLUMNS, quote_surface
 from .quotes import (
     LAYOUTS,
     QUOTE_COLUMNS,
@@ -35,6 +36,9 @@ __all__ = [
     "generate_book",
     "write_book",
     "BOOK_COLUMNS",
+    "DROP_REASONS",
+    "SURFACE_COLUMNS",
+    "quote_surface",
     "FORWARD_COLUMNS",
     "LAYOUTS",
     "POSITION_GREEKS",

@@ -5,6 +5,7 @@ from .engine import Decision, Option, rebalance
 from .loop import hedge, hedge_simulated
 from .prices import load_wti, read_prices
 from .result import HedgeResult, risk_summary
+from .smile import MinimumVariance, MVCoefficients, fit_minimum_variance, vol_and_slope
 from .strategies import (
     DeltaBand,
     DeltaGamma,
@@ -27,6 +28,8 @@ __all__ = [
     "DeltaGamma",
     "DeltaVega",
     "HedgeResult",
+    "MVCoefficients",
+    "MinimumVariance",
     "Leland",
     "NoHedge",
     "Option",
@@ -36,6 +39,7 @@ __all__ = [
     "WhalleyWilmott",
     "compare",
     "compare_results",
+    "fit_minimum_variance",
     "frontier",
     "hedge",
     "hedge_simulated",
@@ -47,5 +51,6 @@ __all__ = [
     "read_prices",
     "rebalance",
     "risk_summary",
+    "vol_and_slope",
     "whalley_wilmott_band",
 ]

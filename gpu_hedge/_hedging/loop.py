@@ -43,6 +43,7 @@ from ._checks import check_dtype, real_array, real_scalar
 from .costs import Costs
 from .engine import Option, _round_and_limit, check_limits
 from .result import HedgeResult
+from .smile import is_surface, minimum_variance_delta, resolve_delta, smile_delta, surface_vols
 from .strategies import Context, DeltaBand, Leland, NoHedge, Periodic, StaticHedge, Strategy, WhalleyWilmott, leland_vol
 
 __all__ = ["hedge", "hedge_simulated"]
@@ -81,6 +82,9 @@ class Plan:
     marks: np.ndarray | None  # (n_times, n_options)
     hedge_option: Option | None
     hedge_option_vols: np.ndarray | None  # (n_times,)
+    #: the delta decisions hedge: "bs", "smile" (hedge_vols then (n_times, 2 n_options): the vols, then
+    #: each option's slope d sigma / dk) or a smile.MinimumVariance
+    delta: Any = "bs"
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -223,9 +227,12 @@ def make_plan(
     max_position: float | None,
     marks: Any,
     grid: tuple[float, int] | None = None,
+    delta: Any = "bs",
+    mv: Any = None,
 ) -> Plan:
     """The checked plan; ``grid`` = ``(horizon, n_steps)`` when ``times`` was built by
-    :func:`hedge_simulated` from them (messages then name those, not ``times``)."""
+    :func:`hedge_simulated` from them (messages then name those, not ``times``). ``vol`` may be a
+    surface (see :mod:`gpu_hedge._hedging.smile`), ``delta`` / ``mv`` the delta model."""
     opts = _options(options)
     names = ("options",) if isinstance(options, Option) else tuple(f"options[{i}]" for i in range(len(opts)))
     if not isinstance(strategy, Strategy):
@@ -236,10 +243,17 @@ def make_plan(
     rate, div = (real_scalar(f"{src}{name}", v) for name, v in (("rate", rate), ("div", div)))
     check_limits(lot_size, max_position)
     t = _times(times, n_times)
-    vols = _per_date("vol", vol, n_times, len(opts)).copy()
+    model = resolve_delta(delta, mv)
+    surface = is_surface(vol)
+    if surface:
+        vols, slopes = surface_vols(vol, t, [o.strike for o in opts], [o.expiry for o in opts])
+    else:
+        vols = _per_date("vol", vol, n_times, len(opts)).copy()
+        slopes = np.zeros_like(vols)
     for j, o in enumerate(opts):
         if o.vol is not None:
             vols[:, j] = o.vol
+            slopes[:, j] = 0.0
     hedge_vols = vols
     if isinstance(strategy, Leland):
         dt = float(np.mean(np.diff(t))) * strategy.every
@@ -253,7 +267,14 @@ def make_plan(
         if h_opt.expiry <= t[-1] + _ON_GRID:
             last = f"horizon = {grid[0]!r}" if grid is not None else f"the last date times[-1] = {float(t[-1])!r}"
             raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after {last}")
-        h_vols = np.full(n_times, h_opt.vol) if h_opt.vol is not None else _per_date("vol", vol, n_times, len(opts))[:, 0].copy()
+        if h_opt.vol is not None:
+            h_vols = np.full(n_times, h_opt.vol)
+        elif surface:
+            h_vols = surface_vols(vol, t, [h_opt.strike], [h_opt.expiry])[0][:, 0].copy()
+        else:
+            h_vols = _per_date("vol", vol, n_times, len(opts))[:, 0].copy()
+    if model == "smile":  # the decisions read each option's slope after the vols (see _book_greeks)
+        hedge_vols = np.concatenate([hedge_vols, slopes], axis=1)
     m = None
     if marks is not None:
         m = real_array("marks", marks)
@@ -267,7 +288,7 @@ def make_plan(
             raise ValueError(f"marks[{i}, {j}] = {m[i, j]!r} must be finite and >= 0")
     return Plan(
         t, opts, vols, hedge_vols, _settlement(opts, t, names, grid), float(rate), float(div), strategy, costs,
-        costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols,
+        costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols, model,
     )  # fmt: skip
 
 
@@ -279,16 +300,29 @@ class State(dict):
 
 
 def _book_greeks(
-    xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any, names: tuple[str, ...] = _ALL
-) -> dict[str, Array]:
+    xp: Any, sp: Any, plan: Plan, live: tuple[int, ...], spot: Array, t: Any, vols: Any, names: tuple[str, ...] = _ALL,
+    hedge: bool = False,
+) -> dict[str, Array]:  # fmt: skip
     """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), at dates before
     expiry: the package's Black-Scholes-Merton kernel (regular region only; with the date's expiry and
-    vol as scalars, what is common to all paths is computed once, and only what ``names`` need)."""
-    kernel = _kernel(names)
+    vol as scalars, what is common to all paths is computed once, and only what ``names`` need).
+
+    ``hedge``: the Greeks a decision hedges, whose delta is the plan's delta model
+    (:mod:`gpu_hedge._hedging.smile`): ``"smile"`` reads each option's slope d sigma / dk at
+    ``vols[n_options + j]`` (the plan's hedge vols carry them after the vols), ``MinimumVariance``
+    the Hull-White correction; both need the options' vegas (computed, not returned)."""
+    model = getattr(plan, "delta", "bs") if hedge and "delta" in names else "bs"
+    kernel = _kernel(names if model == "bs" else tuple(dict.fromkeys((*names, "vega"))))
+    n_opt = len(plan.options)
     total: dict[str, Array] = {}
     for j in live:
         o = plan.options[j]
         g = kernel(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
+        if model == "smile":
+            g = {**g, "delta": smile_delta(g["delta"], g["vega"], spot, vols[n_opt + j])}
+        elif model != "bs":
+            d = minimum_variance_delta(g["delta"], g["vega"], spot, o.expiry - t, model.of(o.call), bool(o.call), plan.div, xp)
+            g = {**g, "delta": d}
         for name in names:
             term = g[name] if o.units == 1 else o.units * g[name]
             total[name] = total[name] + term if name in total else term
@@ -325,7 +359,7 @@ def _compiled(
 
     def core(xp: Any, sp: Any, spot: Array, holding: Array, hedge_units: Array, cash: Array, paid: Array, n_trades: Array,
              turnover: Array, limited: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # fmt: skip
-        g = _book_greeks(xp, sp, plan, live, spot, t, vols, needs)
+        g = _book_greeks(xp, sp, plan, live, spot, t, vols, needs, hedge=True)
         exposure, gamma = g["delta"], g.get("gamma", 0.0)
         if h_opt is not None:
             gh = h_kernel(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
@@ -393,6 +427,8 @@ def _native_step(plan: Plan, live: tuple[int, ...], force: bool = False) -> Call
 
     s = plan.strategy
     if plan.hedge_option is not None or plan.lot_size is not None or plan.max_position is not None or not _loop():
+        return None
+    if plan.delta != "bs":  # the compiled step computes the BS delta only: smile and MV deltas run ``core``
         return None
     band: tuple[float, bool, bool] | None = None
     if type(s) in (Periodic, Leland):
@@ -561,6 +597,7 @@ class StaticPlan(NamedTuple):
     lot_size: float | None
     max_position: float | None
     hedge_option: Option | None
+    delta: Any = "bs"
 
 
 def static_plan(plan: Plan) -> StaticPlan:
@@ -802,6 +839,8 @@ def hedge(
     backend: Any = "auto",
     dtype: str = "float64",
     marks: Any = None,
+    delta: Any = "bs",
+    mv: Any = None,
 ) -> HedgeResult:
     """Hedge a book of European options along price paths and return per-path P&L and statistics.
 
@@ -820,6 +859,18 @@ def hedge(
     objects): they are read as years since the first date, ACT/365 (``(date - first date) / 365
     days``, the clock of :func:`gpu_hedge.read_prices`), so each option's ``expiry`` counts from the
     first date. Booleans, strings and durations are refused (as for ``prices``, ``vol``, ``marks``).
+
+    Smile (:mod:`gpu_hedge._hedging.smile`): ``vol`` may be a volatility surface (``.vol(strike,
+    expiry_years)``, e.g. a fitted ``VolSurface``), a sequence of one surface per date or a callable
+    ``date_index -> surface`` (refitted daily); each option is priced at the date's surface at its
+    strike and remaining time to expiry. ``delta`` is the delta the decisions hedge: ``"bs"``
+    (Black-Scholes-Merton at the option's vol; the default, the engine's historical behaviour),
+    ``"smile"`` (sticky moneyness: ``delta_BS - vega (d sigma / dk) / S``, the slope from the
+    surface) or ``"minimum_variance"`` with ``mv=`` Hull-White coefficients (or ``delta=`` a
+    ``MinimumVariance`` / ``MVCoefficients``; see ``fit_minimum_variance``). A surface with
+    ``delta="bs"`` runs every path a flat vol runs; ``"smile"`` and ``"minimum_variance"`` run the
+    generic per-path step (``core``: NumPy's chunked executor, JAX's jitted scan) rather than NumPy's
+    compiled Numba step, which computes the BS delta only.
 
     Past expiry: an option whose expiry falls inside the run settles at its intrinsic value on the
     date of ``times`` equal to its expiry (paid into the cash there; an expiry strictly between two
@@ -853,7 +904,7 @@ def hedge(
     _check_prices(get_backend("numpy") if host else bk, prices)
     plan = make_plan(
         times, n_times, options, vol=vol, rate=rate, div=div, strategy=strategy, costs=costs, option_costs=option_costs,
-        lot_size=lot_size, max_position=max_position, marks=marks,
+        lot_size=lot_size, max_position=max_position, marks=marks, delta=delta, mv=mv,
     )  # fmt: skip
     dt = getattr(bk.xp, dtype)
 
@@ -888,6 +939,8 @@ def hedge_simulated(
     dtype: str = "float64",
     antithetic: bool = False,
     scheme: str | None = None,
+    delta: Any = "bs",
+    mv: Any = None,
 ) -> HedgeResult:
     """:func:`hedge` on paths of ``model`` simulated as they are consumed, never stored: the same
     numbers as ``hedge(simulate(model, ...).spot, ...)`` with memory O(block) on NumPy (each block of
@@ -897,6 +950,8 @@ def hedge_simulated(
 
     ``rate`` and ``div`` of the ledger are the model's. ``times`` are the ``n_steps + 1`` equally
     spaced dates from 0 to ``horizon``. ``ledger(path)`` regenerates the path it shows.
+
+    ``vol`` (a surface too), ``delta`` and ``mv`` as in :func:`hedge`.
 
     ``horizon`` past an option's expiry: the option settles at its intrinsic value at its expiry,
     which must be one of the dates (``expiry`` a whole number of steps ``horizon / n_steps``; else
@@ -931,7 +986,7 @@ def hedge_simulated(
     rate, div = getattr(model, "rate", 0.0), getattr(model, "div", 0.0)
     plan = make_plan(
         times, times.size, options, vol=vol, rate=rate, div=div, strategy=strategy, costs=costs, option_costs=option_costs,
-        lot_size=lot_size, max_position=max_position, marks=None, grid=(horizon, n_steps),
+        lot_size=lot_size, max_position=max_position, marks=None, grid=(horizon, n_steps), delta=delta, mv=mv,
     )  # fmt: skip
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
     dt = getattr(bk.xp, dtype)

@@ -55,7 +55,7 @@ def fit_surface(
     backend: Any = "auto",
     calendar: bool = True,
     max_iter: int = 100,
-    calendar_rounds: int = 5,
+    calendar_rounds: int = 10,
 ) -> VolSurface:
     """Fit an arbitrage-free smile to every ``(group, expiry_years)`` slice of ``frame`` at once.
 

@@ -39,9 +39,14 @@ class Slices:
         return self.weight > 0
 
 
+def _plain(x: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (so messages read 0.25, not np.float64(0.25))."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _where(frame: pd.DataFrame, i: int) -> str:
     row = frame.iloc[i]
-    return f"group {row['group']!r}, expiry {row['expiry_years']!r}"
+    return f"group {_plain(row['group'])!r}, expiry {_plain(row['expiry_years'])!r}"
 
 
 def _check_positive(frame: pd.DataFrame, column: str) -> None:
@@ -50,7 +55,7 @@ def _check_positive(frame: pd.DataFrame, column: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{_where(frame, i)}: {column} must be positive and finite, got {frame[column].iloc[i]!r} "
+            f"{_where(frame, i)}: {column} must be positive and finite, got {_plain(frame[column].iloc[i])!r} "
             f"(row {frame.index[i]!r}; {int(bad.sum())} such row(s))"
         )
 
@@ -81,7 +86,7 @@ def _weights(frame: pd.DataFrame, weights: Any, codes: np.ndarray) -> np.ndarray
     bad = ~(np.isfinite(w) & (w >= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{_where(frame, i)}: weight must be finite and >= 0, got {w[i]!r} (row {frame.index[i]!r})")
+        raise ValueError(f"{_where(frame, i)}: weight must be finite and >= 0, got {float(w[i])!r} (row {frame.index[i]!r})")
     return w
 
 
@@ -116,17 +121,22 @@ def pack(frame: pd.DataFrame, weights: Any = None, *, min_quotes: int = 5, min_g
     np.minimum.at(fmin, scode, F)
     np.maximum.at(fmax, scode, F)
     for s in range(S):
-        label = f"group {groups[sl['g'][s]]!r}, expiry {float(sl['t'][s])!r}"
+        label = f"group {_plain(groups[sl['g'][s]])!r}, expiry {float(sl['t'][s])!r}"
         if counts[s] < min_quotes:
             raise ValueError(f"{label}: {counts[s]} quote(s); the fit needs at least {min_quotes} quotes per slice")
         if fmax[s] - fmin[s] > FORWARD_RTOL * fmax[s]:
-            raise ValueError(f"{label}: forwards disagree within the slice ({fmin[s]!r} to {fmax[s]!r}); give one forward per (group, expiry)")
+            raise ValueError(
+                f"{label}: forwards disagree within the slice ({float(fmin[s])!r} to {float(fmax[s])!r}); "
+                "give one forward per (group, expiry)"
+            )
     wsum = np.bincount(scode, weights=raw_w, minlength=S)
     for s in np.flatnonzero(wsum <= 0):
-        raise ValueError(f"group {groups[sl['g'][s]]!r}, expiry {float(sl['t'][s])!r}: all weights are zero")
+        raise ValueError(f"group {_plain(groups[sl['g'][s]])!r}, expiry {float(sl['t'][s])!r}: all weights are zero")
     gcount = np.bincount(sl["g"].to_numpy(), weights=counts, minlength=len(groups))
     for g in np.flatnonzero(gcount < min_group_quotes):
-        raise ValueError(f"group {groups[g]!r}: {int(gcount[g])} quote(s); the fit needs at least {min_group_quotes} quotes per group")
+        raise ValueError(
+            f"group {_plain(groups[g])!r}: {int(gcount[g])} quote(s); the fit needs at least {min_group_quotes} quotes per group"
+        )
     Q = int(counts.max())
     order = np.lexsort((K, scode))
     pos = np.empty(len(frame), dtype=np.int64)

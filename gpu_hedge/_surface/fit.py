@@ -27,8 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from .data import Slices
-
 G_MARGIN = 1e-3  # the fit keeps g >= G_MARGIN on its grid, so g >= 0 between grid points too
 CAL_MARGIN = 1e-5  # relative gap (of wbar) kept between consecutive slices' total variance
 RHO_MAX = 0.999
@@ -36,7 +34,9 @@ SIGMA_MIN = 1e-4
 W_FLOOR = 1e-4  # minimum of w as a fraction of the slice's mean market total variance
 LAM_G = 100.0
 LAM_C = 100.0
-N_LOCAL, N_GROUP, N_FAR = 40, 24, 4
+N_FIT = 48  # base grid points per slice the constraints are enforced on
+N_CHECK = 401  # dense grid points the result is checked on (and adaptive points are taken from)
+N_ADAPT = 6  # extra fit-grid slots filled, one per repair round, with the worst dense-grid point
 
 
 @dataclass
@@ -47,27 +47,22 @@ class SviFit:
     iterations: int
 
 
-def make_grids(sl: Slices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-slice constraint grids ``(S, J)``, and the quote span ``(lo, hi)`` per slice."""
-    mask = sl.mask
-    lo = np.where(mask, sl.k, np.inf).min(axis=1)
-    hi = np.where(mask, sl.k, -np.inf).max(axis=1)
-    wbar = (sl.w * mask).sum(1) / mask.sum(1)
-    ext = np.maximum(0.5 * (hi - lo), 2.0 * np.sqrt(wbar))
-    llo, lhi = lo - ext, hi + ext
-    glo = np.full(len(sl.groups), np.inf)
-    ghi = np.full(len(sl.groups), -np.inf)
-    np.minimum.at(glo, sl.group_code, llo)
-    np.maximum.at(ghi, sl.group_code, lhi)
-    glo, ghi = glo[sl.group_code], ghi[sl.group_code]
-    t = np.linspace(0.0, 1.0, N_LOCAL)
-    u = np.linspace(0.0, 1.0, N_GROUP)
-    span = (ghi - glo)[:, None]
-    far = np.array([0.25, 0.5, 1.0, 2.0])[None, :] * span
-    grid = np.concatenate(
-        [llo[:, None] + (lhi - llo)[:, None] * t, glo[:, None] + span * u, glo[:, None] - far, ghi[:, None] + far], axis=1
-    )
-    return grid, lo, hi
+def check_grids(k_min: np.ndarray, k_max: np.ndarray, prev: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the no-arbitrage conditions are enforced (``n`` small) and checked (``n`` large).
+
+    Butterfly grid (S, n + 16): ``n`` points over the slice's quoted span widened by
+    ``ext = max(half its width, 0.1)`` on each side, then wings at ``ext * (0.25 ... 32)`` beyond.
+    Calendar grid (S, n): ``n`` points over the union of the widened spans of slice ``i`` and its
+    previous expiry ``prev[i]`` (itself when it has none): where both smiles are pinned by quotes.
+    """
+    ext = np.maximum(0.5 * (k_max - k_min), 0.1)
+    lo, hi = k_min - ext, k_max + ext
+    t = np.linspace(0.0, 1.0, n)[None, :]
+    wings = ext[:, None] * np.array([0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0])[None, :]
+    bfly = np.concatenate([lo[:, None] + (hi - lo)[:, None] * t, lo[:, None] - wings, hi[:, None] + wings], axis=1)
+    p = np.where(prev >= 0, prev, np.arange(len(prev)))
+    clo, chi = np.minimum(lo, lo[p]), np.maximum(hi, hi[p])
+    return bfly, clo[:, None] + (chi - clo)[:, None] * t
 
 
 def _cols(p: Any) -> tuple[Any, ...]:
@@ -96,37 +91,45 @@ def svi_parts(xp: Any, k: Any, p: Any, jac: bool) -> tuple[Any, ...]:
 def _g_and_grad(xp: Any, k: Any, p: Any) -> tuple[Any, Any, Any]:
     w, w1, w2, dw, dw1, dw2 = svi_parts(xp, k, p, True)
     u = 1.0 - k * w1 / (2.0 * w)
-    g = u * u - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+    g = _g_of(k, w, w1, w2)
     gw = u * k * w1 / (w * w) + 0.25 * w1 * w1 / (w * w)
     gw1 = -u * k / w - 0.5 * w1 * (1.0 / w + 0.25)
     dg = gw[..., None] * dw + gw1[..., None] * dw1 + 0.5 * dw2
     return g, dg, (w, dw)
 
 
+def _g_of(k: Any, w: Any, w1: Any, w2: Any) -> Any:
+    u = 1.0 - k * w1 / (2.0 * w)
+    return u * u - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+
+
 def residuals(xp: Any, p: Any, d: dict, jac: bool) -> tuple[Any, Any]:
-    """Stacked residuals (S, Q + 3J) and, with ``jac``, the Jacobian (S, Q + 3J, 5)."""
+    """Stacked residuals (S, Q + Jb + 2 Jc) and, with ``jac``, the Jacobian (S, Q + Jb + 2 Jc, 5).
+
+    Rows: quotes, butterfly penalties on ``grid``, calendar penalties against the lower target on
+    ``cgrid`` (this slice's pair with its previous expiry) and against the upper target on
+    ``cgrid_next`` (the pair with its next expiry)."""
     sw = d["sqrt_wt"] / d["wbar"]
-    w, *rest = svi_parts(xp, d["k"], p, jac)
-    rq = sw * (w - d["w"])
+    wq = svi_parts(xp, d["k"], p, jac)
+    rq = sw * (wq[0] - d["w"])
     if jac:
-        g, dg, (wg, dwg) = _g_and_grad(xp, d["grid"], p)
+        g, dg, _ = _g_and_grad(xp, d["grid"], p)
     else:
-        wg, w1, w2 = svi_parts(xp, d["grid"], p, False)
-        u = 1.0 - d["grid"] * w1 / (2.0 * wg)
-        g = u * u - 0.25 * w1 * w1 * (1.0 / wg + 0.25) + 0.5 * w2
+        g = _g_of(d["grid"], *svi_parts(xp, d["grid"], p, False))
+    wl = svi_parts(xp, d["cgrid"], p, jac)
+    wu = svi_parts(xp, d["cgrid_next"], p, jac)
     viol_g = xp.maximum(G_MARGIN - g, 0.0)
-    rg = d["lam_g"] * viol_g
     cl = d["lam_c"] / d["wbar"] * d["has_lo"]
     cu = d["lam_c"] / d["wbar"] * d["has_hi"]
-    vl = xp.maximum(d["lo_t"] - wg, 0.0)
-    vu = xp.maximum(wg - d["hi_t"], 0.0)
-    r = xp.concat([rq, rg, cl * vl, cu * vu], axis=1)
+    vl = xp.maximum(d["lo_t"] - wl[0], 0.0)
+    vu = xp.maximum(wu[0] - d["hi_t"], 0.0)
+    r = xp.concat([rq, d["lam_g"] * viol_g, cl * vl, cu * vu], axis=1)
     if not jac:
         return r, None
-    jq = sw[..., None] * rest[2]
+    jq = sw[..., None] * wq[3]
     jg = -(d["lam_g"] * (viol_g > 0))[..., None] * dg
-    jl = -(cl * (vl > 0))[..., None] * dwg
-    ju = (cu * (vu > 0))[..., None] * dwg
+    jl = -(cl * (vl > 0))[..., None] * wl[3]
+    ju = (cu * (vu > 0))[..., None] * wu[3]
     return r, xp.concat([jq, jg, jl, ju], axis=1)
 
 
@@ -145,6 +148,23 @@ def lm_step(xp: Any, p: Any, mu: Any, d: dict) -> tuple[Any, Any, Any]:
     """One Levenberg-Marquardt iteration for every slice: returns ``(p, mu, cost)``."""
     r, J = residuals(xp, p, d, True)
     cost = xp.sum(r * r, axis=1)
+    # steps are taken in Zeliade's coordinates q = (a, d, c, m, sigma), d = b rho sigma, c = b sigma:
+    # for fixed (m, sigma) the model is linear in (a, d, c), which keeps the LM steps well scaled
+    a, b, rho, m, sig = _cols(p)
+    c = xp.maximum(b * sig, 1e-300)
+    zero, one = xp.zeros_like(a), xp.ones_like(a)
+    # dp/dq: rows p = (a, b = c/sigma, rho = d/c, m, sigma), columns q
+    D = xp.stack(
+        [
+            xp.concat([one, zero, zero, zero, zero], axis=1),
+            xp.concat([zero, zero, 1.0 / sig, zero, -b / sig], axis=1),
+            xp.concat([zero, 1.0 / c, -rho / c, zero, zero], axis=1),
+            xp.concat([zero, zero, zero, one, zero], axis=1),
+            xp.concat([zero, zero, zero, zero, one], axis=1),
+        ],
+        axis=1,
+    )
+    J = xp.where(d["zeliade"][:, :, None] > 0, J @ D, J)
     Jt = xp.matrix_transpose(J)
     A = Jt @ J
     grad = (Jt @ r[..., None])[..., 0]
@@ -153,7 +173,12 @@ def lm_step(xp: Any, p: Any, mu: Any, d: dict) -> tuple[Any, Any, Any]:
     scale = diag + 1e-12 * (1.0 + xp.max(diag, axis=1, keepdims=True))
     M = A + (mu[:, None, None] * scale[:, None, :]) * eye
     delta = xp.linalg.solve(M, -grad[..., None])[..., 0]
-    trial = project(xp, p + delta, d)
+    qa, qd, qc, qm, qs = (delta[:, j : j + 1] for j in range(5))
+    c_new = c + qc
+    s_new = xp.maximum(sig + qs, SIGMA_MIN)
+    rho_new = xp.where(c_new > 0, (b * rho * sig + qd) / xp.where(c_new > 0, c_new, 1.0), xp.sign(rho + qd))
+    trial_q = xp.concat([a + qa, xp.maximum(c_new, 0.0) / s_new, rho_new, m + qm, s_new], axis=1)
+    trial = project(xp, xp.where(d["zeliade"] > 0, trial_q, p + delta), d)
     rt, _ = residuals(xp, trial, d, False)
     cost_t = xp.sum(rt * rt, axis=1)
     ok = cost_t < cost

@@ -2,32 +2,52 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from . import coupled as C
 from . import fit as F
 from .data import Slices
 
 _STEPS: dict[Any, Any] = {}
+
+_DEBUG = bool(os.environ.get("GPU_HEDGE_SURFACE_DEBUG"))
 STALL_WINDOW = 10  # converged: the cost fell by less than a relative 1e-6 over the last 10 iterations
 
 
-def _step(bk: Any) -> Any:
-    key = bk.name
+def _step(bk: Any, fn: Any) -> Any:
+    key = (bk.name, fn.__name__)
     if key not in _STEPS:
-        _STEPS[key] = bk.jit(partial(F.lm_step, bk.xp))
+        _STEPS[key] = bk.jit(partial(fn, bk.xp))
     return _STEPS[key]
 
 
-def _eval_grid(xp: Any, p: Any, idx: Any, grid: Any) -> Any:
-    w, _, _ = F.svi_parts(xp, grid, xp.take(p, idx, axis=0), False)
-    return w
+def _layout(sl: Slices) -> dict[str, np.ndarray]:
+    """Index arrays placing slices in a (group, expiry position) layout for the coupled solve."""
+    S, G = len(sl.expiry), len(sl.groups)
+    starts = np.searchsorted(sl.group_code, np.arange(G))
+    pos = np.arange(S) - starts[sl.group_code]
+    E = int(pos.max()) + 1
+    slot = np.full(G * E, S)  # S: the padding row appended by the solver
+    slot[sl.group_code * E + pos] = np.arange(S)
+    idx = np.arange(S)
+    return {
+        "slot": slot,
+        "slot_of_slice": sl.group_code * E + pos,
+        "group_i": sl.group_code,
+        "prev_i": np.where(sl.prev >= 0, sl.prev, idx),
+        "next_i": np.where(sl.next >= 0, sl.next, idx),
+        "has_next": (sl.next >= 0).astype(float)[:, None],
+        "eyeE": np.eye(E),
+        "superE": np.eye(E, k=1),
+    }
 
 
-def _run(bk: Any, p: Any, mu: Any, d: dict, n: int) -> tuple[Any, Any, np.ndarray, np.ndarray]:
-    step = _step(bk)
+def _run(bk: Any, p: Any, mu: Any, d: dict, n: int, fn: Any = F.lm_step) -> tuple[Any, Any, np.ndarray, np.ndarray]:
+    step = _step(bk, fn)
     hist = None
     cost = None
     for i in range(n):
@@ -42,71 +62,93 @@ def _run(bk: Any, p: Any, mu: Any, d: dict, n: int) -> tuple[Any, Any, np.ndarra
     return p, mu, cost_np, converged
 
 
-def fit_svi(bk: Any, sl: Slices, *, calendar: bool, max_iter: int, rounds: int) -> F.SviFit:
+def dense_checks(p: np.ndarray, bfly: np.ndarray, cal: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Host check of params ``p`` (S, 5): Durrleman's ``g`` on ``bfly`` and ``w_prev - w`` on ``cal``
+    (``-inf`` for a group's first slice); both (S, N)."""
+    w, w1, w2 = F.svi_parts(np, bfly, p, False)
+    g = np.where(w > 0, F._g_of(bfly, w, w1, w2), -np.inf)
+    has = prev >= 0
+    pp = p[np.where(has, prev, np.arange(len(prev)))]
+    diff = F.svi_parts(np, cal, pp, False)[0] - F.svi_parts(np, cal, p, False)[0]
+    return g, np.where(has[:, None], diff, -np.inf)
+
+
+def fit_svi(bk: Any, sl: Slices, *, calendar: bool, max_iter: int, rounds: int, zeliade: bool = True) -> F.SviFit:
     """Fit raw SVI to every slice of ``sl`` at once (see :mod:`gpu_hedge._surface.fit`)."""
     xp = bk.xp
     S = len(sl.expiry)
-    grid, lo, hi = F.make_grids(sl)
     mask = sl.mask
+    lo = np.where(mask, sl.k, np.inf).min(axis=1)
+    hi = np.where(mask, sl.k, -np.inf).max(axis=1)
     wbar = (sl.w * mask).sum(1) / mask.sum(1)
+    bgrid, cgrid = F.check_grids(lo, hi, sl.prev, F.N_FIT)
+    dense_b, dense_c = F.check_grids(lo, hi, sl.prev, F.N_CHECK)
+    # adaptive slots start as copies of the quoted span's middle point (harmless duplicates)
+    bgrid = np.concatenate([bgrid, np.repeat(bgrid[:, F.N_FIT // 2 : F.N_FIT // 2 + 1], F.N_ADAPT, axis=1)], axis=1)
+    cgrid = np.concatenate([cgrid, np.repeat(cgrid[:, F.N_FIT // 2 : F.N_FIT // 2 + 1], F.N_ADAPT, axis=1)], axis=1)
+    idx = np.arange(S)
+    nxt = np.where(sl.next >= 0, sl.next, idx)
     span = np.maximum(hi - lo, 0.1)
-    J = grid.shape[1]
+    Jc = cgrid.shape[1]
     host = {
         "k": sl.k,
         "w": sl.w,
         "sqrt_wt": np.sqrt(sl.weight),
         "wbar": wbar[:, None],
-        "grid": grid,
+        "grid": bgrid,
+        "cgrid": cgrid,
+        "cgrid_next": cgrid[nxt],
         "lam_g": np.full((S, 1), F.LAM_G),
         "lam_c": np.full((S, 1), F.LAM_C),
         "has_lo": np.zeros((S, 1)),
         "has_hi": np.zeros((S, 1)),
-        "lo_t": np.zeros((S, J)),
-        "hi_t": np.zeros((S, J)),
+        "lo_t": np.zeros((S, Jc)),
+        "hi_t": np.zeros((S, Jc)),
         "m_lo": (lo - 2.0 * span)[:, None],
         "m_hi": (hi + 2.0 * span)[:, None],
+        "zeliade": np.full((S, 1), 1.0 if zeliade else 0.0),
     }
     d = {key: bk.asarray(np.asarray(v, dtype=np.float64)) for key, v in host.items()}
     p = F.quasi_explicit(xp, d, bk.asarray(lo), bk.asarray(hi))
     mu = bk.asarray(np.full(S, 1e-3))
     p, mu, cost, converged = _run(bk, p, mu, d, max_iter)
-    idx = np.arange(S)
-    prev = np.where(sl.prev >= 0, sl.prev, idx)
-    nxt = np.where(sl.next >= 0, sl.next, idx)
     has_prev = (sl.prev >= 0).astype(float)[:, None]
-    has_next = (sl.next >= 0).astype(float)[:, None]
-    lam_g = host["lam_g"].copy()
-    lam_c = host["lam_c"].copy()
     iterations = max_iter
-    for _ in range(rounds):
-        g = bk.to_numpy(_g_on(xp, p, d["grid"]))
-        w_self = bk.to_numpy(_eval_grid(xp, p, bk.asarray(idx), d["grid"]))
+    coupled = False
+    layout = {key: bk.asarray(v) for key, v in _layout(sl).items()}
+    host["delta"] = F.CAL_MARGIN * wbar[:, None]
+    host["has_prev"] = has_prev
+    extra = max(max_iter, STALL_WINDOW + 2)
+    for r in range(rounds):
+        ph = bk.to_numpy(p)
+        g, diff = dense_checks(ph, dense_b, dense_c, sl.prev)
         bad_g = g.min(axis=1) < 0.0
-        if calendar:
-            w_prev = bk.to_numpy(_eval_grid(xp, p, bk.asarray(prev), d["grid"]))
-            w_next = bk.to_numpy(_eval_grid(xp, p, bk.asarray(nxt), d["grid"]))
-            bad_lo = ((w_prev - w_self).max(axis=1) > 0.0) & (sl.prev >= 0)
+        bad_lo = (diff.max(axis=1) > 0.0) if calendar else np.zeros(S, bool)
+        if _DEBUG:
+            print(
+                f"round {r}: butterfly {int(bad_g.sum())} (min g {g.min():.2e}), calendar {int(bad_lo.sum())} (max {diff.max():.2e}), "
+                f"cost {float(cost.sum()):.4e}, converged {converged.mean():.2f}"
+            )
+        if not (bad_g.any() or bad_lo.any()):
+            break
+        slot = r % F.N_ADAPT
+        host["grid"][bad_g, F.N_FIT + 16 + slot] = dense_b[bad_g, np.argmin(g[bad_g], axis=1)]
+        host["lam_g"][bad_g] *= 10.0
+        if calendar and bad_lo.any():
+            host["cgrid"][bad_lo, F.N_FIT + slot] = dense_c[bad_lo, np.argmax(diff[bad_lo], axis=1)]
             bad_c = bad_lo.copy()
             bad_c[sl.prev[bad_lo]] = True  # both slices of a crossing pair
+            if coupled:  # the first coupled round starts at LAM_C; later ones escalate on violators
+                host["lam_c"][bad_c] *= 3.0
+            coupled = True
+        d = {key: bk.asarray(np.asarray(v, dtype=np.float64)) for key, v in host.items()}
+        if coupled:
+            d.update(layout)
+            mu = bk.asarray(np.full(len(sl.groups), 1e-3))
+            p, mu, cost, conv_g = _run(bk, p, mu, d, extra, C.coupled_step)
+            converged = conv_g[sl.group_code]
         else:
-            bad_c = np.zeros(S, dtype=bool)
-        if not (bad_g.any() or bad_c.any()):
-            break
-        lam_g[bad_g] *= 10.0
-        lam_c[bad_c] *= 10.0
-        d["lam_g"], d["lam_c"] = bk.asarray(lam_g), bk.asarray(lam_c)
-        if calendar:
-            delta = F.CAL_MARGIN * wbar[:, None]
-            d["lo_t"] = bk.asarray(0.5 * (w_prev + w_self) + delta)
-            d["hi_t"] = bk.asarray(0.5 * (w_self + w_next) - delta)
-            d["has_lo"], d["has_hi"] = bk.asarray(has_prev), bk.asarray(has_next)
-        mu = bk.asarray(np.full(S, 1e-3))
-        p, mu, cost, converged = _run(bk, p, mu, d, max(max_iter // 2, STALL_WINDOW + 2))
-        iterations += max(max_iter // 2, STALL_WINDOW + 2)
-    return F.SviFit(params=bk.to_numpy(p), converged=converged, grid=grid, iterations=iterations)
-
-
-def _g_on(xp: Any, p: Any, grid: Any) -> Any:
-    w, w1, w2 = F.svi_parts(xp, grid, p, False)
-    u = 1.0 - grid * w1 / (2.0 * w)
-    return u * u - 0.25 * w1 * w1 * (1.0 / w + 0.25) + 0.5 * w2
+            mu = bk.asarray(np.full(S, 1e-3))
+            p, mu, cost, converged = _run(bk, p, mu, d, extra)
+        iterations += extra
+    return F.SviFit(params=bk.to_numpy(p), converged=converged, grid=host["grid"], iterations=iterations)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .fit import N_CHECK, check_grids
 from .svi import durrleman_g_from_w, raw_svi_derivatives, ssvi_derivatives
 
 SVI_COLUMNS = ("a", "b", "rho", "m", "sigma")
@@ -34,18 +35,6 @@ G_TOL = 1e-9  # butterfly_ok: min g >= -G_TOL on the report grid and Lee's wing 
 CAL_TOL = 1e-10  # calendar_ok: w_{i-1}(k) - w_i(k) <= CAL_TOL on the report grid
 META_KEY = b"gpu_hedge.surface"
 FORMAT = 1
-
-
-def _report_grid(k_min: np.ndarray, k_max: np.ndarray, w0: np.ndarray, codes: np.ndarray, n: int = 201) -> np.ndarray:
-    """Per-slice check grid (S, 2n + 8): the quotes' span widened, the group's span, far wings."""
-    ext = np.maximum(0.5 * (k_max - k_min), 2.0 * np.sqrt(np.maximum(w0, 1e-12)))
-    lo, hi = k_min - ext, k_max + ext
-    glo = pd.Series(lo).groupby(codes).transform("min").to_numpy()
-    ghi = pd.Series(hi).groupby(codes).transform("max").to_numpy()
-    t = np.linspace(0.0, 1.0, n)[None, :]
-    span = (ghi - glo)[:, None]
-    far = np.array([0.25, 0.5, 1.0, 2.0])[None, :] * span
-    return np.concatenate([lo[:, None] + (hi - lo)[:, None] * t, glo[:, None] + span * t, glo[:, None] - far, ghi[:, None] + far], axis=1)
 
 
 class VolSurface:
@@ -103,7 +92,8 @@ class VolSurface:
         rep = surface.arbitrage_report()
         surface._p["butterfly_ok"] = rep["butterfly_ok"].to_numpy()
         surface._p["calendar_ok"] = rep["calendar_ok"].to_numpy()
-        cols = ["group", "expiry_years", "forward", "model", *MODEL_COLUMNS[model], "rmse_vol", "n_quotes", "status", "butterfly_ok", "calendar_ok", "k_min", "k_max"]
+        cols = ["group", "expiry_years", "forward", "model", *MODEL_COLUMNS[model], "rmse_vol", "n_quotes", "status"]
+        cols += ["butterfly_ok", "calendar_ok", "k_min", "k_max"]
         surface._p = surface._p[cols + [c for c in surface._p.columns if c not in cols]]
         return surface
 
@@ -231,13 +221,14 @@ class VolSurface:
         p = self._p
         codes = self._codes
         kmin, kmax = p["k_min"].to_numpy(float), p["k_max"].to_numpy(float)
-        w0 = self._slice_w(np.zeros((len(p), 1)))[:, 0]
-        grid = _report_grid(kmin, kmax, w0, codes)
+        S = len(p)
+        has_prev = np.concatenate([[False], codes[1:] == codes[:-1]])
+        prev = np.where(has_prev, np.arange(S) - 1, -1)
+        grid, cgrid = check_grids(kmin, kmax, prev, N_CHECK)
         w, w1, w2 = self._slice_derivs(grid)
         g = durrleman_g_from_w(grid, w, w1, w2)
         g = np.where(w > 0, g, -np.inf)
         at = np.argmin(g, axis=1)
-        S = len(p)
         if self._model == "svi":
             b, rho = p["b"].to_numpy(float), p["rho"].to_numpy(float)
             lee = b * (1.0 + np.abs(rho))
@@ -245,10 +236,7 @@ class VolSurface:
             th, rho = p["theta"].to_numpy(float), p["rho"].to_numpy(float)
             phi = p["eta"].to_numpy(float) * th ** -p["gamma"].to_numpy(float) * (1 + th) ** (p["gamma"].to_numpy(float) - 1)
             lee = 0.5 * th * phi * (1.0 + np.abs(rho))
-        has_prev = np.concatenate([[False], codes[1:] == codes[:-1]])
-        prev = np.where(has_prev, np.arange(S) - 1, np.arange(S))
-        w_prev = self._slice_derivs(grid, prev)[0]
-        diff = w_prev - w
+        diff = self._slice_w(cgrid, np.where(has_prev, prev, np.arange(S))) - self._slice_w(cgrid)
         cal_at = np.argmax(diff, axis=1)
         cal = np.where(has_prev, diff[np.arange(S), cal_at], np.nan)
         g_min = g[np.arange(S), at]
@@ -260,7 +248,7 @@ class VolSurface:
                 "g_min_k": grid[np.arange(S), at],
                 "lee_slope": lee,
                 "calendar_max": cal,
-                "calendar_k": np.where(has_prev, grid[np.arange(S), cal_at], np.nan),
+                "calendar_k": np.where(has_prev, cgrid[np.arange(S), cal_at], np.nan),
                 "butterfly_ok": (g_min >= -G_TOL) & (lee <= 2.0 + 1e-12),
                 "calendar_ok": ~(cal > CAL_TOL),
             }
@@ -291,7 +279,10 @@ class VolSurface:
         meta = json.loads(raw)
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: surface format {meta.get('format')!r}, this version reads {FORMAT}")
-        return cls.from_params(table.to_pandas(), model=meta["model"])
+        params = table.to_pandas()
+        if "group" in meta.get("object_columns", ["group"]):
+            params["group"] = params["group"].astype(object)  # as fitted (pandas may read strings back as StringDtype)
+        return cls.from_params(params, model=meta["model"])
 
     def __repr__(self) -> str:
         return f"VolSurface(model={self._model!r}, groups={len(self._groups)}, slices={len(self._p)})"

@@ -31,17 +31,13 @@ __all__ = [
 
 
 def namespace(*arrays: Any) -> Any:
-    """The array namespace of the arguments: jax.numpy or CuPy when one of them is such an array, else NumPy."""
+    """The array namespace of the arguments: their backend's (JAX, CuPy) when one is a device array, else NumPy."""
+    from gpu_hedge._backends import array_backend, get_backend
+
     for x in arrays:
-        mod = type(x).__module__
-        if mod.startswith("jax") or mod.startswith("jaxlib"):
-            import jax.numpy as jnp
-
-            return jnp
-        if mod.startswith("cupy"):
-            from gpu_hedge._backends import get_backend
-
-            return get_backend("cupy").xp
+        kind = array_backend(x)
+        if kind in ("cupy", "jax"):
+            return get_backend(kind).xp
     return np
 
 

@@ -11,10 +11,7 @@ import scipy.special as sc
 
 from ._executor import _pool, default_chunk, default_threads, run_chunked
 from ._ndtr import ndtr
-
-#: Paths per random-stream block. Block ``b`` holds paths ``[b * PATH_BLOCK, (b + 1) * PATH_BLOCK)``
-#: and has its own counter-based stream, so a path's shocks depend only on (seed, path, step).
-PATH_BLOCK = 4096
+from .shared import PATH_BLOCK, loop_scan
 
 
 def lazy_where(cond: np.ndarray, if_true: Callable[[], Any], if_false: Callable[[], Any]) -> Any:
@@ -110,13 +107,6 @@ def _call_sign(call: np.ndarray, out: Mapping[str, np.ndarray]) -> None:
     phi = out["phi"]
     np.multiply(call, 2.0, out=phi)
     phi -= 1.0
-
-
-def loop_scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
-    """``Backend.scan`` without a compiler: ``carry = body(carry, x)`` along the leading axis of ``xs``."""
-    for i in range(int(xs[0].shape[0])):
-        carry = body(carry, tuple(x[i] for x in xs))
-    return carry
 
 
 class NumpyBackend:

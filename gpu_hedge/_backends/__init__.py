@@ -14,9 +14,22 @@ from typing import Any
 
 import numpy as np
 
+from cpu_fallback.shared import PATH_BLOCK
+
 from ._base import Backend, BackendUnavailableError
 
-__all__ = ["Backend", "BackendUnavailableError", "array_backend", "available_backends", "get_backend", "to_numpy"]
+__all__ = [
+    "PATH_BLOCK",
+    "Backend",
+    "BackendUnavailableError",
+    "array_backend",
+    "available_backends",
+    "backend_with",
+    "get_backend",
+    "host_backend",
+    "kernel_cache_dir",
+    "to_numpy",
+]
 
 BACKEND_NAMES = ("numpy", "cupy", "jax")
 ENV_VAR = "GPU_HEDGE_BACKEND"
@@ -136,6 +149,34 @@ def get_backend(name: str | Backend | None = "auto") -> Backend:
     if not ok:
         raise BackendUnavailableError(f"backend {requested!r} cannot run here: {reason}; {_INSTALL_HINT[requested]}")
     return _make(requested)
+
+
+def host_backend() -> Backend:
+    """The backend whose arrays are host NumPy arrays (the CPU backend), for work that is host-side by
+    nature: reference draws, one path's ledger, the semi-analytic pricers. Domain code asks for this
+    instead of naming a backend."""
+    return _make("numpy")
+
+
+def backend_with(capability: str) -> Backend:
+    """The backend "auto" picks if it has ``capability`` (e.g. ``"autodiff"``), else the first usable one
+    that has it; :class:`BackendUnavailableError` naming the capability when none does."""
+    first = get_backend("auto")
+    if capability in first.capabilities:
+        return first
+    for name in available_backends():
+        bk = get_backend(name)
+        if capability in bk.capabilities:
+            return bk
+    hint = "; install JAX: pip install 'gpu_hedge[jax]'" if capability == "autodiff" else ""
+    raise BackendUnavailableError(f"no usable backend here has the capability {capability!r}{hint}")
+
+
+def kernel_cache_dir() -> Any:
+    """Where the CPU backend caches its compiled kernels (a ``Path``), or None when caching is off."""
+    from cpu_fallback._jit import cache_dir
+
+    return cache_dir()
 
 
 _HOST_TYPES = (int, float, bool, complex, str, bytes, list, tuple, np.ndarray, np.generic)

@@ -24,7 +24,7 @@ import cupy
 import cupyx.scipy.special as csp
 import numpy as np
 
-from cpu_fallback._backend import loop_scan
+from cpu_fallback.shared import loop_scan
 
 from . import _cuda_src
 

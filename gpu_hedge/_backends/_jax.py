@@ -16,7 +16,7 @@ import jax.numpy as jnp  # noqa: E402
 import jax.scipy.special as jsp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cpu_fallback._backend import PATH_BLOCK  # noqa: E402
+from cpu_fallback.shared import PATH_BLOCK  # noqa: E402
 
 
 def _ndtr(x: Any) -> Any:

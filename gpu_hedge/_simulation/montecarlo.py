@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backends import Backend, BackendUnavailableError, available_backends, get_backend
+from .._backends import Backend, backend_with, get_backend
 from .._pricing._inputs import host_numbers
 from .._types import Array
 from .gbm import LogNormalStep
@@ -198,11 +198,7 @@ def _with_params(model: Any, **values: Any) -> Any:
 
 
 def _autodiff_backend(backend: Any) -> Backend:
-    if backend == "auto":
-        if "jax" not in available_backends():
-            raise BackendUnavailableError("mc_greeks needs the JAX backend (autodiff); install it with: pip install 'gpu_hedge[jax]'")
-        backend = "jax"
-    bk = get_backend(backend)
+    bk = backend_with("autodiff") if backend == "auto" else get_backend(backend)
     if "autodiff" not in bk.capabilities:
         raise ValueError(f"mc_greeks differentiates through the simulation and needs an autodiff backend (jax); got {bk.name!r}")
     return bk

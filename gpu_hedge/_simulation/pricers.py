@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.special import pdtrc, xlogy
 
-from .._backends import get_backend
+from .._backends import host_backend
 from .._pricing._inputs import _first_bad, host_numbers, to_phi
 from .._pricing.api import price as bs_price
 from .._types import ArrayLike
@@ -45,7 +45,7 @@ def _contract(model: Any, strike: ArrayLike, expiry: ArrayLike, call: Any) -> tu
         if np.isinf(x).any():
             raise _first_bad(label, x, np.isinf(x), f"{label} must be finite and >= 0", name)
         arrays.append(x)
-    phi = to_phi(call, np.dtype(np.float64), get_backend("numpy"))  # the pricers run on the host
+    phi = to_phi(call, np.dtype(np.float64), host_backend())  # the pricers run on the host
     try:
         shape = np.broadcast_shapes(arrays[0].shape, arrays[1].shape, np.shape(phi))
     except ValueError:

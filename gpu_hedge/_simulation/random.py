@@ -13,9 +13,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from cpu_fallback._backend import PATH_BLOCK
-
-from .._backends import Backend, get_backend
+from .._backends import PATH_BLOCK, Backend, host_backend
 from .._types import Array
 
 __all__ = ["MAX_SEED", "PATH_BLOCK", "check_seed", "normals"]
@@ -46,6 +44,6 @@ def normals(
     (identical shocks on every backend); else drawn by ``backend`` itself.
     """
     if reference:
-        host = get_backend("numpy").normals(seed, step, count, n_paths, "float64", antithetic=antithetic, first_path=first_path)
+        host = host_backend().normals(seed, step, count, n_paths, "float64", antithetic=antithetic, first_path=first_path)
         return backend.asarray(host, dtype=dtype)
     return backend.normals(seed, step, count, n_paths, dtype, antithetic=antithetic, first_path=first_path)

@@ -1,15 +1,19 @@
 """The NumPy backend's native Black kernel: price, delta, gamma, vega, theta and rho of the
-generalised Black formula (``bsm``: spot with yield; ``black76``: forward) in two Numba passes.
+generalised Black formula (``bsm``: spot with yield; ``black76``: forward) in two Numba passes, and
+the risk job's scenario ladder (:func:`black_ladder`) the same way.
 
-Same formulas, order of operations and conventions as ``gpu_hedge._pricing.black_scholes`` (the
-reference, which every other backend runs): theta per year, vega and rho per 1.00. Regular region
-only (expiry, vol and strike > 0): callers use it where the inputs were checked to be regular.
+The arithmetic is not written here: each pass loops over a chunk calling the scalar element
+functions of :mod:`cpu_fallback._black_element` (the one definition, also compiled for CUDA by the
+CuPy backend), which follow ``gpu_hedge._pricing.black_scholes`` (the reference, which every other
+backend runs): theta per year, vega and rho per 1.00. Regular region only (expiry, vol and strike
+> 0): callers use it where the inputs were checked to be regular.
 
 Why it is faster than the generic kernel on NumPy (about 60 array passes per chunk): the
-transcendentals that NumPy vectorises (``log``, ``sqrt``, ``exp``) stay NumPy calls, everything
-else (the two normal CDFs through :func:`cpu_fallback._ndtr_kernel.ndtr_from_exp`, and the
-arithmetic of all six outputs) runs in two vectorised Numba loops writing straight into the
-outputs, and ``exp(-d^2/2)`` is computed once for the density and the CDF of each of d1 and d2.
+transcendentals that NumPy vectorises (``log``, ``sqrt``, ``exp``) stay NumPy calls over the whole
+chunk, between two vectorised Numba loops (the element functions are inlined into them): the first
+writes the exponents (:func:`~cpu_fallback._black_element.black_exponents`), one ``np.exp`` call
+takes them all, the second writes the outputs (:func:`~cpu_fallback._black_element.black_element`,
+whose normal CDFs reuse ``exp(-d^2/2)`` for the density too).
 """
 
 from __future__ import annotations
@@ -20,12 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from ._black_element import NAMES, black_element, black_exponents, ladder_exponents, ladder_price, ladder_shock
 from ._jit import njit
-from ._ndtr_kernel import JIT, ndtr_from_exp
+from ._ndtr_kernel import JIT
 
-#: the outputs of :func:`black_greeks`, in this order
-NAMES = ("price", "delta", "gamma", "vega", "theta", "rho")
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+__all__ = ["NAMES", "black_greeks", "black_ladder"]
 
 
 @njit(nogil=True, **JIT)
@@ -33,17 +36,13 @@ def _pass_d(lnm: Any, T: Any, vol: Any, r: Any, q: Any, forward: bool, sqrtT: An
     """sqrt(T), d1, and in ``w`` (4 n) the exponents -d1^2/2, -d2^2/2, -r T, -q T (one ``exp`` call after)."""
     n = d1.shape[0]
     for i in range(n):
-        st = math.sqrt(T[i])
-        v = vol[i] * st
-        b = 0.0 if forward else r[i] - q[i]
-        x = (lnm[i] + (b + 0.5 * vol[i] * vol[i]) * T[i]) / v
-        y = x - v
+        st, x, w1, w2, wD, wDq = black_exponents(lnm[i], T[i], vol[i], r[i], q[i], forward)
         sqrtT[i] = st
         d1[i] = x
-        w[i] = -0.5 * x * x
-        w[n + i] = -0.5 * y * y
-        w[2 * n + i] = -r[i] * T[i]
-        w[3 * n + i] = w[2 * n + i] if forward else -q[i] * T[i]
+        w[i] = w1
+        w[n + i] = w2
+        w[2 * n + i] = wD
+        w[3 * n + i] = wDq
 
 
 @njit(nogil=True, **JIT)
@@ -54,26 +53,9 @@ def _pass_greeks(  # pragma: no cover - compiled
     """The six outputs from d1 and ``e`` = exp of :func:`_pass_d`'s exponents (e^-d1^2/2, e^-d2^2/2, D, Dq)."""
     n = d1.shape[0]
     for i in range(n):
-        p = phi[i]
-        sq = sqrtT[i]
-        v = vol[i] * sq
-        b = 0.0 if forward else r[i] - q[i]
-        D = e[2 * n + i]
-        Dq = e[3 * n + i]
-        x1 = d1[i]
-        N1 = ndtr_from_exp(p * x1, e[i])
-        N2 = ndtr_from_exp(p * (x1 - v), e[n + i])
-        n1 = e[i] * _INV_SQRT_2PI
-        SDq = S[i] * Dq
-        A = p * SDq * N1
-        B = p * (K[i] * D) * N2
-        pr = max(A - B, 0.0)
-        price[i] = pr
-        delta[i] = p * Dq * N1
-        gamma[i] = Dq * n1 / (S[i] * v)
-        vega[i] = SDq * n1 * sq
-        theta[i] = (r[i] - b) * A - r[i] * B - SDq * n1 * vol[i] / (2.0 * sq)
-        rho[i] = -T[i] * pr if forward else T[i] * B
+        price[i], delta[i], gamma[i], vega[i], theta[i], rho[i] = black_element(
+            S[i], K[i], T[i], vol[i], r[i], q[i], phi[i], forward, sqrtT[i], d1[i], e[i], e[n + i], e[2 * n + i], e[3 * n + i]
+        )
 
 
 def _full(a: Any, n: int) -> np.ndarray:
@@ -108,17 +90,15 @@ def _ladder_exponents(  # pragma: no cover - compiled
     lnsk: Any, T: Any, vol: Any, b: Any, sqrtT: Any, log1p_ds: Any, dv: Any, e: Any,
 ) -> None:  # fmt: skip
     """For the base (row pair 0) and each scenario j (pair j + 1): -d1^2/2 and -d2^2/2 into ``e``
-    (2 (m + 1), n), NumPy's ``exp`` next. A vol shocked to <= 0 gives a placeholder (unused)."""
+    (2 (m + 1), n), NumPy's ``exp`` next."""
     n = lnsk.shape[0]
     for j in range(log1p_ds.shape[0] + 1):
         for i in range(n):
-            v = vol[i] if j == 0 else max(vol[i] + dv[j - 1], 0.0)
-            sv = v * sqrtT[i]
-            lm = lnsk[i] if j == 0 else lnsk[i] + log1p_ds[j - 1]
-            d1 = (lm + (b[i] + 0.5 * v * v) * T[i]) / (sv if sv > 0.0 else 1.0)
-            d2 = d1 - sv
-            e[2 * j, i] = -0.5 * d1 * d1
-            e[2 * j + 1, i] = -0.5 * d2 * d2
+            if j == 0:
+                lm, v = lnsk[i], vol[i]
+            else:
+                _, lm, v = ladder_shock(1.0, lnsk[i], vol[i], 0.0, log1p_ds[j - 1], dv[j - 1])
+            e[2 * j, i], e[2 * j + 1, i] = ladder_exponents(lm, v, b[i], T[i], sqrtT[i])
 
 
 @njit(nogil=True, **JIT)
@@ -130,24 +110,13 @@ def _ladder_pnl(  # pragma: no cover - compiled
     n = S.shape[0]
     m = ds.shape[0]
     base = np.empty(n)
-    for j in range(m + 1):
+    for i in range(n):
+        base[i] = ladder_price(S[i], lnsk[i], vol[i], b[i], T[i], sqrtT[i], k_disc[i], s_disc[i], phi[i], e[0, i], e[1, i])
+    for j in range(m):
         for i in range(n):
-            v = vol[i] if j == 0 else max(vol[i] + dv[j - 1], 0.0)
-            sv = v * sqrtT[i]
-            s = S[i] if j == 0 else S[i] * (1.0 + ds[j - 1])
-            lm = lnsk[i] if j == 0 else lnsk[i] + log1p_ds[j - 1]
-            p = phi[i]
-            if sv > 0.0:
-                d1 = (lm + (b[i] + 0.5 * v * v) * T[i]) / sv
-                N1 = ndtr_from_exp(p * d1, e[2 * j, i])
-                N2 = ndtr_from_exp(p * (d1 - sv), e[2 * j + 1, i])
-                price = max(p * (s * s_disc[i] * N1 - k_disc[i] * N2), 0.0)
-            else:
-                price = max(p * (s * s_disc[i] - k_disc[i]), 0.0)
-            if j == 0:
-                base[i] = price
-            else:
-                pnl[j - 1, i] = (price - base[i]) * w[i]
+            s, lm, v = ladder_shock(S[i], lnsk[i], vol[i], ds[j], log1p_ds[j], dv[j])
+            p = ladder_price(s, lm, v, b[i], T[i], sqrtT[i], k_disc[i], s_disc[i], phi[i], e[2 * j + 2, i], e[2 * j + 3, i])
+            pnl[j, i] = (p - base[i]) * w[i]
 
 
 def black_ladder(forward: bool, pairs: tuple[tuple[float, float], ...]) -> Any:

@@ -30,7 +30,8 @@ class Backend(Protocol):
       ``("ladder", model, pairs)``: the risk job's scenario ladder; ``"implied_vol:<model>"``;
       simulation steps such as ``("heston_qe", constants)``; ``"call_sign"``; the list is in
       docs/ARCHITECTURE.md) that a backend may replace by its own fused implementation of the same
-      formulas (NumPy: Numba passes; CuPy: ElementwiseKernels); a backend without one runs ``kernel``.
+      formulas (NumPy: Numba passes; CuPy: Numba CUDA kernels, both compiled from the scalar element
+      functions of ``cpu_fallback._black_element``); a backend without one runs ``kernel``.
     - ``normals(seed, step, count, n_paths, dtype, antithetic=False, first_path=0)``: the random-stream
       facade, standard normals of shape ``(count, n_paths)`` for time step ``step``, column ``j`` being
       path ``first_path + j`` (workers take disjoint path ranges of one run). Counter-based: NumPy

@@ -1,18 +1,15 @@
-"""CUDA C++ source of the CuPy backend's fused kernels, and the small helpers that assemble it.
+"""CUDA C++ source of the CuPy backend's counter-based normals kernel, and the helper that checks
+its launch.
 
-Pure Python: this module never imports CuPy, so the same strings can be compiled anywhere (the
-tests build them with a C++ compiler on the CPU behind a shim that defines what CUDA provides, see
-``tests/test_cuda_source.py``). :mod:`gpu_hedge._backends._cupy` turns them into
-``cupy.ElementwiseKernel`` / ``cupy.RawKernel`` objects.
+Pure Python: this module never imports CuPy, so the same string can be compiled anywhere (the tests
+build it with a C++ compiler on the CPU behind a shim that defines what CUDA provides, see
+``tests/test_cuda_source.py``). :mod:`gpu_hedge._backends._cupy` turns it into a ``cupy.RawKernel``.
 
-Three kernels:
+The fused Black price + Greeks and the scenario ladder are no longer C++: they are Numba CUDA
+kernels compiled from the same scalar element functions as the NumPy backend's Numba passes
+(:mod:`gpu_hedge._backends._cuda_black`, :mod:`cpu_fallback._black_element`), so each formula is
+written once. What stays here is not a duplicated formula:
 
-- **Black price + first-order Greeks** (:func:`black_kernel_spec`): the generalised Black formula of
-  :mod:`gpu_hedge._pricing.black_scholes` (``regular_only=True``: expiry, vol and strike > 0) for
-  ``bsm`` (``b = r - q``) and ``black76`` (``b = 0``), same formulas and order of operations, theta
-  per year, vega and rho per 1.00. One pass: 7 inputs read, the requested outputs written.
-- **Scenario ladder** (:func:`ladder_kernel_spec`): ``gpu_hedge._book.risk.ladder_kernel``, one
-  output per (spot shock, vol shock) pair with the shocks baked into the source as constants.
 - **Standard normals** (:data:`NORMALS_SRC`): counter-based Philox4x32-10 + Box-Muller, one launch
   per time step writing the ``(count, n_paths)`` block directly.
 
@@ -33,26 +30,13 @@ Bit layout of the normals. Normals ``2m`` and ``2m + 1`` (``m = 0 ... ceil(count
 So a draw depends only on (seed, path, step, index): the first ``m`` paths of a run are an
 ``m``-path run, and a range of paths starting at ``first_path`` is that slice of one big run.
 
-Float type: every device function is a template on the float type ``X``, and the ElementwiseKernel
-bodies use CuPy's type placeholder ``F`` (``F S, F K, ...``; not ``T``, which is the expiry's name),
-so one source serves float32 and float64. The ``gh_exp`` / ``gh_log`` / ``gh_sqrt`` / ``gh_ncdf``
-overloads call the ``f``-suffixed CUDA functions for ``float`` (``expf``, ``normcdff`` ...), and
-every constant is cast to ``X``: a float32 kernel does no double-precision arithmetic.
+Float type: the Box-Muller device function is overloaded on the float type, and the ``gh_log`` /
+``gh_sqrt`` / ``gh_sincospi`` overloads call the ``f``-suffixed CUDA functions for ``float``
+(``logf``, ``sincospif`` ...): the float32 kernel does no double-precision arithmetic.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import NamedTuple
-
-#: the outputs of the Black kernel, in the order of ``gh_black``'s output arguments
-NAMES = ("price", "delta", "gamma", "vega", "theta", "rho")
-#: the models the fused kernels know (``b = r - q`` and ``b = 0``)
-MODELS = ("bsm", "black76")
-#: at most this many scenarios per ladder kernel (more are split over launches): kernel parameters
-#: are one CuPy ``CArray`` each (up to 64 B for 3-d arrays) in CUDA's 4 KiB parameter space
-LADDER_GROUP = 48
 #: threads per block of the normals kernel
 NORMALS_BLOCK = 256
 
@@ -60,144 +44,13 @@ NORMALS_BLOCK = 256
 
 MATH_SRC = r"""
 // Overloads that keep float in float (the f-suffixed CUDA functions) and double in double.
-__device__ __forceinline__ double gh_exp(double x) { return exp(x); }
-__device__ __forceinline__ float gh_exp(float x) { return expf(x); }
 __device__ __forceinline__ double gh_log(double x) { return log(x); }
 __device__ __forceinline__ float gh_log(float x) { return logf(x); }
 __device__ __forceinline__ double gh_sqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float gh_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double gh_ncdf(double x) { return normcdf(x); }
-__device__ __forceinline__ float gh_ncdf(float x) { return normcdff(x); }
 __device__ __forceinline__ void gh_sincospi(double x, double* s, double* c) { sincospi(x, s, c); }
 __device__ __forceinline__ void gh_sincospi(float x, float* s, float* c) { sincospif(x, s, c); }
-// max(x, 0) that keeps a NaN (as xp.maximum does; fmax would drop it)
-template <typename X> __device__ __forceinline__ X gh_max0(X x) { return x < X(0) ? X(0) : x; }
 """
-
-# --- Black price and Greeks -------------------------------------------------------------------------------------
-
-BLACK_SRC = r"""
-// Price and first-order Greeks of the generalised Black formula, regular region (T, vol, K > 0):
-// b = r - q (bsm) or 0 (black76, S is the forward); phi = +1 call, -1 put. Same formulas and order of
-// operations as gpu_hedge._pricing.black_scholes.black_kernel(regular_only=True).
-template <typename X, bool FORWARD>
-__device__ __forceinline__ void gh_black(X S, X K, X T, X vol, X r, X q, X phi,
-                                         X& price, X& delta, X& gamma, X& vega, X& theta, X& rho) {
-  const X sqrtT = gh_sqrt(T);
-  const X v = vol * sqrtT;
-  const X D = gh_exp(-r * T);
-  const X b = FORWARD ? X(0) : r - q;
-  const X Dq = FORWARD ? D : gh_exp(-q * T);
-  const X SDq = S * Dq;
-  const X d1 = (gh_log(S / K) + (b + X(0.5) * vol * vol) * T) / v;
-  const X N1 = gh_ncdf(phi * d1);
-  const X N2 = gh_ncdf(phi * (d1 - v));
-  const X n1 = X(0.3989422804014327) * gh_exp(X(-0.5) * d1 * d1);  // density at d1
-  const X A = phi * SDq * N1;        // the two legs of the price
-  const X B = phi * (K * D) * N2;
-  const X p = gh_max0(A - B);
-  price = p;
-  delta = phi * Dq * N1;
-  gamma = Dq * n1 / (S * v);
-  vega = SDq * n1 * sqrtT;
-  theta = (r - b) * A - r * B - SDq * n1 * vol / (X(2) * sqrtT);
-  rho = FORWARD ? -T * p : T * B;
-}
-
-// Price for the ladder (gpu_hedge._book.risk.ladder_kernel's price()): shared terms passed in; a
-// total deviation v sqrt(T) <= 0 (a vol shocked to 0) gives the discounted intrinsic value.
-template <typename X>
-__device__ __forceinline__ X gh_black_price(X s, X lnsk, X k_disc, X s_disc, X b, X T, X sqrtT, X v, X phi) {
-  const X sv = v * sqrtT;
-  if (!(sv > X(0))) return gh_max0(phi * (s * s_disc - k_disc));
-  const X d1 = (lnsk + (b + X(0.5) * v * v) * T) / sv;
-  return gh_max0(phi * (s * s_disc * gh_ncdf(phi * d1) - k_disc * gh_ncdf(phi * (d1 - sv))));
-}
-"""
-
-#: the ElementwiseKernel preamble of the Black and ladder kernels
-PREAMBLE = MATH_SRC + BLACK_SRC
-
-#: the inputs of the Black kernel (``F``: CuPy's type placeholder, the float type of the call)
-BLACK_INPUTS = "F S, F K, F T, F vol, F r, F q, F phi"
-LADDER_INPUTS = BLACK_INPUTS + ", F w"
-
-
-class KernelSpec(NamedTuple):
-    """The arguments of ``cupy.ElementwiseKernel(in_params, out_params, body, name, preamble=preamble)``."""
-
-    name: str
-    in_params: str
-    out_params: str
-    body: str
-    preamble: str
-
-    @property
-    def outputs(self) -> tuple[str, ...]:
-        return tuple(p.split()[-1] for p in self.out_params.split(","))
-
-
-def _check_model(model: str) -> None:
-    if model not in MODELS:
-        raise ValueError(f"no fused kernel for model {model!r}; expected one of {MODELS}")
-
-
-def black_kernel_spec(model: str, names: Sequence[str]) -> KernelSpec:
-    """The fused Black kernel writing ``names`` (a subset of :data:`NAMES`, in that output order).
-
-    The body calls ``gh_black`` with the requested outputs bound to the kernel's output references
-    and the others to locals the compiler drops (with everything only they need).
-    """
-    _check_model(model)
-    names = tuple(names)
-    if not names or not set(names) <= set(NAMES) or len(set(names)) != len(names):
-        raise ValueError(f"names must be distinct names from {NAMES}, got {names}")
-    unused = [n for n in NAMES if n not in names]
-    args = ", ".join(n if n in names else f"gh_unused_{n}" for n in NAMES)
-    body = (f"F {', '.join(f'gh_unused_{n}' for n in unused)};\n" if unused else "") + (
-        f"gh_black<F, {'true' if model == 'black76' else 'false'}>(S, K, T, vol, r, q, phi, {args});"
-    )
-    out_params = ", ".join(f"F {n}" for n in names)
-    return KernelSpec(f"gh_black_{model}", BLACK_INPUTS, out_params, body, PREAMBLE)
-
-
-def cuda_literal(x: float) -> str:
-    """``x`` as a C++ double literal that parses back to the same double (Python's shortest repr)."""
-    x = float(x)
-    if not math.isfinite(x):
-        raise ValueError(f"not a finite number: {x}")
-    return repr(x)
-
-
-def ladder_kernel_spec(model: str, pairs: Sequence[tuple[float, float]], first: int = 0) -> KernelSpec:
-    """The ladder kernel for scenarios ``first ... first + len(pairs) - 1``: inputs S, K, T, vol, r, q,
-    phi, w; outputs ``s<first> ...``, ``s<j> = w (V(S (1 + ds_j), max(vol + dv_j, 0)) - V(S, vol))``.
-
-    The shocks are constants in the source, cast to ``F`` as NumPy/CuPy cast a Python float meeting a
-    float32 array: ``S * F(1 + ds)``, ``lnsk + F(log1p(ds))`` (``math.log1p``), ``vol + F(dv)``; an
-    unshocked vol (``dv == 0``) is used as is, like the generic kernel.
-    """
-    _check_model(model)
-    if not pairs:
-        raise ValueError("a ladder needs at least one (spot shock, vol shock) pair")
-    forward = model == "black76"
-    lines = [
-        "const F sqrtT = gh_sqrt(T);",
-        "const F disc = gh_exp(-r * T);",
-        f"const F s_disc = {'disc' if forward else 'gh_exp(-q * T)'};",
-        f"const F b = {'F(0)' if forward else 'r - q'};",
-        "const F k_disc = K * disc;",
-        "const F lnsk = gh_log(S / K);",
-        "const F base = gh_black_price<F>(S, lnsk, k_disc, s_disc, b, T, sqrtT, vol, phi);",
-    ]
-    for j, (ds, dv) in enumerate(pairs, start=first):
-        s = f"S * F({cuda_literal(1.0 + float(ds))})"
-        lm = f"lnsk + F({cuda_literal(math.log1p(float(ds)))})"
-        v = f"gh_max0(vol + F({cuda_literal(dv)}))" if dv else "vol"
-        lines.append(f"s{j} = (gh_black_price<F>({s}, {lm}, k_disc, s_disc, b, T, sqrtT, {v}, phi) - base) * w;")
-    out_params = ", ".join(f"F s{j}" for j in range(first, first + len(pairs)))
-    return KernelSpec(f"gh_ladder_{model}", LADDER_INPUTS, out_params, "\n".join(lines), PREAMBLE)
-
 
 # --- counter-based normals ------------------------------------------------------------------------------------
 

@@ -1,22 +1,26 @@
 """CuPy adapter. Importing this module imports CuPy; call only after the GPU probe said yes.
 
-Fused kernels (source in :mod:`gpu_hedge._backends._cuda_src`, compiled by CuPy/NVRTC on first use
-and cached per kernel, dtype and device): the Black price + first-order Greeks and the risk job's
-scenario ladder as ``cupy.ElementwiseKernel``s (one pass over memory), and the counter-based
-Philox4x32-10 normals as a raw kernel (one launch per time step).
+Fused kernels: the Black price + first-order Greeks and the risk job's scenario ladder are Numba
+CUDA kernels (:mod:`gpu_hedge._backends._cuda_black`, imported on the first fused call: it imports
+``numba.cuda``, from the ``numba-cuda`` package of the ``cuda12`` / ``cuda13`` extras) compiled from
+the scalar element functions the NumPy backend's Numba passes call (:mod:`cpu_fallback._black_element`:
+each formula written once), launched on CuPy's arrays and current stream, one pass over memory.
+The counter-based Philox4x32-10 normals are a raw kernel (C++ source in
+:mod:`gpu_hedge._backends._cuda_src`, compiled by CuPy/NVRTC on first use; one launch per time step).
+What this adapter shares with the JAX one is in :mod:`gpu_hedge._backends._device`.
 
-NOT YET RUN ON A DEVICE: this module was written where no GPU was available. The CUDA source is
-compiled and checked on the CPU (``tests/test_cuda_source.py``: a C++ build of the same strings
-against the NumPy kernels and Random123's known answers, and ``nvcc -c``), but the CuPy glue here
-first runs in ``python -m benchmarks.gpu_suite`` (CuPy against NumPy float64) and in the ``gpu``-marked
-tests of ``tests/test_cuda_source.py``.
+NOT YET RUN ON A DEVICE: this module was written where no GPU was available. The kernels are checked
+on the CPU (``tests/test_cuda_source.py``: the Numba kernels and this glue in Numba's CUDA simulator
+against the generic NumPy kernels; the normals' C++ built with g++ against Random123's known answers,
+and ``nvcc -c``), but they first run on a device in ``python -m benchmarks.gpu_suite`` (CuPy against
+NumPy float64) and in the ``gpu``-marked tests of ``tests/test_cuda_source.py``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from types import SimpleNamespace
 from typing import Any
 
 import array_api_compat.cupy as xp_cupy
@@ -24,36 +28,29 @@ import cupy
 import cupyx.scipy.special as csp
 import numpy as np
 
+from cpu_fallback._black_element import MODELS
+from cpu_fallback._black_element import NAMES as BLACK_NAMES
 from cpu_fallback.shared import loop_scan
 
 from . import _cuda_src
+from ._device import DeviceBackend, special_namespace
 
-SPECIAL = SimpleNamespace(
-    ndtr=csp.ndtr,
-    ndtri=csp.ndtri,
-    log_ndtr=csp.log_ndtr,
-    erfc=csp.erfc,
-    erfcx=csp.erfcx,
-    # Traced / asynchronous arrays cannot be inspected cheaply: compute both branches and select.
-    lazy_where=lambda cond, if_true, if_false: cupy.where(cond, if_true(), if_false()),
-)
+SPECIAL = special_namespace(cupy.where, ndtr=csp.ndtr, ndtri=csp.ndtri, log_ndtr=csp.log_ndtr, erfc=csp.erfc, erfcx=csp.erfcx)
 
 
-class CupyBackend:
+class CupyBackend(DeviceBackend):
     """CuPy backend: arrays on the current CUDA device, whole-array kernels."""
 
     name = "cupy"
     capabilities = frozenset({"gpu"})
     xp = xp_cupy
     special = SPECIAL
+    array_module = cupy
 
     def __init__(self) -> None:
         dev = cupy.cuda.Device()
         props = cupy.cuda.runtime.getDeviceProperties(dev.id)
         self.device = f"cuda:{dev.id} ({props['name'].decode()})"
-
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
-        return cupy.asarray(x, dtype=dtype)
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
@@ -75,10 +72,6 @@ class CupyBackend:
     @staticmethod
     def segment_sum(codes: Any, values: Any, n: int) -> Any:
         return cupy.bincount(codes, weights=values, minlength=n)
-
-    @staticmethod
-    def min_max(x: Any) -> tuple[float, float]:
-        return float(cupy.min(x)), float(cupy.max(x))
 
     @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:
@@ -110,51 +103,21 @@ class CupyBackend:
             _normals_kernel(kind)(grid, (_cuda_src.NORMALS_BLOCK,), (out, *args))
         return out if kind == dt.name else out.astype(dt)
 
-    def elementwise(
-        self,
-        kernel: Callable[..., Mapping[str, Any]],
-        arrays: Sequence[Any],
-        names: Sequence[str],
-        dtype: Any,
-        key: Any = None,
-        native: Any = None,
+    def _elementwise(
+        self, kernel: Callable[..., Mapping[str, Any]], arrays: Sequence[Any], names: tuple[str, ...], dtype: Any, key: Any, native: Any
     ) -> dict[str, Any]:
-        """Run an elementwise ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs.
-
-        ``native`` ``"black:bsm"`` / ``"black:black76"`` (outputs a subset of price, delta, gamma, vega,
-        theta, rho) and ``("ladder", model, pairs)`` (outputs ``s0 ... s<m-1>``) in float32 or float64
-        run as fused ``cupy.ElementwiseKernel``s (NOT YET RUN ON A DEVICE, see the module docstring);
-        anything else runs ``kernel`` as whole-array CuPy operations. Outputs are C-contiguous arrays of
-        the broadcast shape.
-        """
+        """Whole-array CuPy operations; ``native`` ``"black:bsm"`` / ``"black:black76"`` (outputs a
+        subset of price, delta, gamma, vega, theta, rho) and ``("ladder", model, pairs)`` (outputs
+        ``s0 ... s<m-1>``) in float32 or float64 run as fused Numba CUDA kernels instead (NOT YET RUN
+        ON A DEVICE, see the module docstring). Outputs are C-contiguous arrays of the broadcast shape."""
         arrs = [cupy.asarray(a, dtype=dtype) for a in arrays]
         if native is not None:
-            fused = _run_native(native, arrs, tuple(names), np.dtype(dtype))
+            fused = _run_native(native, arrs, names, np.dtype(dtype))
             if fused is not None:
                 return fused
         shape = np.broadcast_shapes(*(a.shape for a in arrs))
         res = kernel(self.xp, self.special, *arrs)
         return {n: cupy.ascontiguousarray(cupy.broadcast_to(res[n], shape)) for n in names}
-
-    def __repr__(self) -> str:
-        return f"CupyBackend(device={self.device!r})"
-
-
-def _elementwise(spec: _cuda_src.KernelSpec) -> Any:
-    return cupy.ElementwiseKernel(spec.in_params, spec.out_params, spec.body, spec.name, preamble=spec.preamble)
-
-
-@cache
-def _black_kernel(model: str, names: tuple[str, ...]) -> Any:
-    """The fused Black kernel writing ``names`` (CuPy compiles it once per dtype and device)."""
-    return _elementwise(_cuda_src.black_kernel_spec(model, names))
-
-
-@cache
-def _ladder_kernels(model: str, pairs: tuple[tuple[float, float], ...]) -> tuple[Any, ...]:
-    """The ladder's kernels, one per group of at most ``LADDER_GROUP`` scenarios."""
-    step = _cuda_src.LADDER_GROUP
-    return tuple(_elementwise(_cuda_src.ladder_kernel_spec(model, pairs[i : i + step], first=i)) for i in range(0, len(pairs), step))
 
 
 @cache
@@ -163,28 +126,44 @@ def _normals_kernel(kind: str) -> Any:
     return cupy.RawKernel(_cuda_src.NORMALS_SRC, _cuda_src.NORMALS_KERNEL_NAMES[kind])
 
 
-def _outputs(res: Any) -> tuple[Any, ...]:
-    """An ElementwiseKernel's result as a tuple (it returns a bare array for one output)."""
-    return res if isinstance(res, tuple) else (res,)
+def _flat(a: Any, shape: tuple[int, ...]) -> Any:
+    """An input as the 1-d array the fused kernels read: length 1 for a scalar (broadcast in the
+    kernel), the array's own memory where it already has the broadcast shape, else a broadcast copy."""
+    if a.size == 1:
+        return a.reshape(1)
+    if a.shape == shape and a.flags.c_contiguous:
+        return a.reshape(-1)
+    return cupy.ascontiguousarray(cupy.broadcast_to(a, shape)).reshape(-1)
 
 
 def _run_native(native: Any, arrs: list[Any], names: tuple[str, ...], dtype: np.dtype) -> dict[str, Any] | None:
-    """The fused kernel's outputs ``{name: array}`` for a well-known ``native`` kernel, or None (run the generic one)."""
+    """The fused kernel's outputs ``{name: array}`` for a well-known ``native`` kernel, or None (run the generic one).
+
+    Numba CUDA kernels (:mod:`gpu_hedge._backends._cuda_black`, imported here on first use) on CuPy's
+    current stream; each output is a row of one ``(len(names), n)`` block, reshaped to the broadcast shape.
+    """
     if dtype not in (np.float32, np.float64):
         return None
     if isinstance(native, str) and native.startswith("black:"):
         model = native.removeprefix("black:")
-        known = bool(names) and len(set(names)) == len(names) and set(names) <= set(_cuda_src.NAMES)
-        if model not in _cuda_src.MODELS or len(arrs) != 7 or not known:
+        known = bool(names) and len(set(names)) == len(names) and set(names) <= set(BLACK_NAMES)
+        if model not in MODELS or len(arrs) != 7 or not known:
             return None
-        return dict(zip(names, _outputs(_black_kernel(model, names)(*arrs)), strict=True))
-    if isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
+        from . import _cuda_black as cb
+
+        kernel, extra = cb.black_kernel(model, names), []
+    elif isinstance(native, tuple) and len(native) == 3 and native[0] == "ladder":
         model, pairs = native[1], tuple((float(ds), float(dv)) for ds, dv in native[2])
-        if model not in _cuda_src.MODELS or len(arrs) != 8 or not pairs or names != tuple(f"s{j}" for j in range(len(pairs))):
+        if model not in MODELS or len(arrs) != 8 or not pairs or names != tuple(f"s{j}" for j in range(len(pairs))):
             return None
-        out: dict[str, Any] = {}
-        step = _cuda_src.LADDER_GROUP
-        for g, k in enumerate(_ladder_kernels(model, pairs)):
-            out.update(zip(names[g * step : (g + 1) * step], _outputs(k(*arrs)), strict=True))
-        return out
-    return None
+        from . import _cuda_black as cb
+
+        shocks = ([ds for ds, _ in pairs], [math.log1p(ds) for ds, _ in pairs], [dv for _, dv in pairs])  # as the generic kernel
+        kernel, extra = cb.ladder_kernel(model), [cupy.asarray(np.array(x, dtype=np.float64)) for x in shocks]
+    else:
+        return None
+    shape = tuple(np.broadcast_shapes(*(a.shape for a in arrs)))
+    n = math.prod(shape)
+    out = cupy.empty((len(names), n), dtype=dtype)
+    cb.launch(kernel, n, cupy.cuda.get_current_stream().ptr, [*(_flat(a, shape) for a in arrs), *extra, out])
+    return {name: out[k].reshape(shape) for k, name in enumerate(names)}

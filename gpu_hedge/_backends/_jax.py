@@ -1,10 +1,15 @@
-"""JAX adapter. Importing this module imports JAX and switches on float64 (the one place we do)."""
+"""JAX adapter. Importing this module imports JAX and switches on float64 (the one place we do).
+
+JAX runs the generic array kernels (``gpu_hedge._pricing.black_scholes`` and the others: the
+reference definitions), jitted per kernel; it has no fused ``native`` kernels. What it shares with
+the CuPy adapter (``asarray``, ``min_max``, the ``elementwise`` entry point, ``special``'s shape)
+is in :mod:`gpu_hedge._backends._device`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -18,6 +23,8 @@ import numpy as np  # noqa: E402
 
 from cpu_fallback.shared import PATH_BLOCK  # noqa: E402
 
+from ._device import DeviceBackend, special_namespace  # noqa: E402
+
 
 def _ndtr(x: Any) -> Any:
     """N(x) as ``erfc(-x / sqrt(2)) / 2``: within one rounding (2.2e-16 float64) of
@@ -26,15 +33,7 @@ def _ndtr(x: Any) -> Any:
     return 0.5 * jsp.erfc(x * -0.7071067811865476)
 
 
-SPECIAL = SimpleNamespace(
-    ndtr=_ndtr,
-    ndtri=jsp.ndtri,
-    log_ndtr=jsp.log_ndtr,
-    erfc=jsp.erfc,
-    erfcx=jsp.erfcx,
-    # Traced / asynchronous arrays cannot be inspected cheaply: compute both branches and select.
-    lazy_where=lambda cond, if_true, if_false: jnp.where(cond, if_true(), if_false()),
-)
+SPECIAL = special_namespace(jnp.where, ndtr=_ndtr, ndtri=jsp.ndtri, log_ndtr=jsp.log_ndtr, erfc=jsp.erfc, erfcx=jsp.erfcx)
 
 
 def gpu_devices() -> list:
@@ -45,21 +44,19 @@ def gpu_devices() -> list:
         return []
 
 
-class JaxBackend:
+class JaxBackend(DeviceBackend):
     """JAX backend (CPU or GPU): jitted kernels, float64, autodiff Greeks."""
 
     name = "jax"
     capabilities = frozenset({"autodiff", "jit", "immutable"})
     xp = jnp
     special = SPECIAL
+    array_module = jnp
 
     def __init__(self) -> None:
         dev = jax.devices()[0]
         self.device = f"{dev.platform}:{dev.id} ({getattr(dev, 'device_kind', dev.platform)})"
         self._compiled: dict[Any, Callable] = {}
-
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
-        return jnp.asarray(x, dtype=dtype)
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:
@@ -81,10 +78,6 @@ class JaxBackend:
     @staticmethod
     def segment_sum(codes: Any, values: Any, n: int) -> Any:
         return jax.ops.segment_sum(values, codes, num_segments=n)
-
-    @staticmethod
-    def min_max(x: Any) -> tuple[float, float]:
-        return float(jnp.min(x)), float(jnp.max(x))
 
     @staticmethod
     def is_out_of_memory(exc: BaseException) -> bool:
@@ -111,17 +104,10 @@ class JaxBackend:
             seed, step, count=count, n_paths=n_paths, dtype=jnp.dtype(dtype), antithetic=antithetic, first_path=first_path
         )
 
-    def elementwise(
-        self,
-        kernel: Callable[..., Mapping[str, Any]],
-        arrays: Sequence[Any],
-        names: Sequence[str],
-        dtype: Any,
-        key: Any = None,
-        native: Any = None,
+    def _elementwise(
+        self, kernel: Callable[..., Mapping[str, Any]], arrays: Sequence[Any], names: tuple[str, ...], dtype: Any, key: Any, native: Any
     ) -> dict[str, Any]:
         """Jit ``kernel`` once per ``key`` (a hashable description of it) and run it on whole arrays."""
-        names = tuple(names)
         cache_key = (key, names) if key is not None else None
         fn = self._compiled.get(cache_key) if cache_key is not None else None
         if fn is None:
@@ -129,9 +115,6 @@ class JaxBackend:
             if cache_key is not None:
                 self._compiled[cache_key] = fn
         return fn(*[jnp.asarray(a, dtype=dtype) for a in arrays])
-
-    def __repr__(self) -> str:
-        return f"JaxBackend(device={self.device!r})"
 
 
 @partial(jax.jit, static_argnames=("count", "n_paths", "dtype", "antithetic", "first_path"))

@@ -1,4 +1,11 @@
-"""Book jobs: synthetic demo books, aggregation of Greeks, real quote files, implied forwards, quotes to a surface frame."""
+"""Book jobs: synthetic demo books, aggregation of Greeks, real quote files, implied forwards, quotes to a surface frame,
+and the large-book risk job.
+
+The risk job (:func:`risk`, :class:`ResidentBook`) is in modules by concept: ``schema`` (the documented
+schemas; re-exports ``sources``, ``book_schema``, ``ids``, ``market``, ``vol_grid``, ``validation``)
+and ``risk`` (the orchestration; re-exports ``scenarios``, ``partitions``, ``batches``,
+``reductions``, ``store``, ``trades``).
+"""
 
 from .aggregate import POSITION_GREEKS, BookTotals, book_greeks, totals
 from .demo import BOOK_COLUMNS, demo_book

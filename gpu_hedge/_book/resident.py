@@ -16,19 +16,13 @@ import numpy as np
 import pandas as pd
 
 from .._backends import Backend, get_backend
-from .risk import (
-    SUMS,
-    Scenarios,
-    _batches,
-    _duplicate_error,
-    _greek_sums,
-    _is_text_file,
-    _ladder_sums,
-    book_ids,
-    by_underlying_frame,
-    ladder_frame,
-)
-from .schema import BookError, Market, describe_invalid, duplicate_ids, read_market, validate
+from .batches import each_slice
+from .market import Market, read_market
+from .partitions import open_book
+from .reductions import SUMS, by_underlying_frame, greek_sums, ladder_frame, ladder_sums
+from .scenarios import Scenarios
+from .sources import BookError
+from .validation import describe_invalid, validate
 
 __all__ = ["ResidentBook"]
 
@@ -67,21 +61,15 @@ class ResidentBook:
         self.market: Market = read_market(market)
         self.slice_rows = int(slice_rows)
         parts, invalid = [], []
-        batches, _, source = _batches(book, 1_000_000)
         # the same rules as gpu_hedge.risk: position_id unique over the whole book, every row of a
         # duplicated id invalid (error under "raise"), numbers stored as numbers
-        ids = book_ids(book)
-        dups = duplicate_ids(ids)
-        if len(dups) and on_invalid == "raise":
-            raise _duplicate_error(dups, ids, source)
-        del ids
-        duplicates, text_ok = (dups.index if len(dups) else None), _is_text_file(book)
+        src = open_book(book, 1_000_000, on_invalid)
         first = 0
-        for frame in batches:
-            chk = validate(frame.reset_index(drop=True), self.market, valuation_date, first, duplicates, text_ok)
+        for frame in src.partitions:
+            chk = validate(frame.reset_index(drop=True), self.market, valuation_date, first, src.duplicates, src.text_ok)
             first += len(frame)
             if len(chk.invalid) and on_invalid == "raise":
-                raise BookError(f"book {source}: {len(chk.invalid)} invalid row(s):\n{describe_invalid(chk.invalid)}")
+                raise BookError(f"book {src.source}: {len(chk.invalid)} invalid row(s):\n{describe_invalid(chk.invalid)}")
             invalid.append(chk.invalid)
             ok = ~np.isin(np.arange(first - len(frame), first), chk.invalid["row"].to_numpy())
             own = frame["vol"].notna().to_numpy()[ok] if "vol" in frame.columns else np.zeros(int(ok.sum()), dtype=bool)
@@ -121,18 +109,7 @@ class ResidentBook:
     def _each_slice(self, work: Any) -> None:
         """Run ``work(rows, lo, hi)`` over slices of every row group, halving the slice on device OOM."""
         for rows in self._rows:
-            n = int(rows.strike.shape[0])
-            lo, size = 0, max(1, self.slice_rows)
-            while lo < n:
-                hi = min(lo + size, n)
-                try:
-                    work(rows, lo, hi)
-                except Exception as exc:  # noqa: BLE001 - only allocation failures are retried
-                    if not self.bk.is_out_of_memory(exc) or size == 1:
-                        raise
-                    size = max(1, size // 2)
-                    continue
-                lo = hi
+            each_slice(int(rows.strike.shape[0]), self.slice_rows, lambda lo, hi, rows=rows: work(rows, lo, hi), self.bk.is_out_of_memory)
 
     def by_underlying(self) -> pd.DataFrame:
         """Sums per underlying of value and position Greeks (same columns and units as :func:`gpu_hedge.risk`)."""
@@ -141,7 +118,7 @@ class ResidentBook:
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            _, part = _greek_sums(
+            _, part = greek_sums(
                 self.bk, rows.model, self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt
             )
             sums[1:] += part
@@ -158,7 +135,7 @@ class ResidentBook:
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
             args = self._inputs(rows, lo, hi)
-            total[:] += _ladder_sums(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
+            total[:] += ladder_sums(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
 
         self._each_slice(work)
         return ladder_frame(total, scenarios, self.market, self._counts > 0)

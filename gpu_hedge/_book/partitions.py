@@ -1,0 +1,217 @@
+"""Partitions of the book: reading a book in partitions of ``chunk_rows`` rows, and
+:func:`process_partition`, which validates, prices and reduces one of them.
+
+:func:`open_book` reads a path (Parquet: record batches; CSV: re-batched blocks), DataFrame or Arrow
+table lazily, after checking its columns and types and its ids over the whole book (a partition
+alone cannot see duplicates in the others). :func:`process_partition` is a pure function of its
+arguments (importable by its module path) so it runs the same on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .._backends import get_backend, to_numpy
+from .batches import device_size, pad
+from .book_schema import check_book_columns, check_book_types
+from .ids import book_ids, duplicate_error, duplicate_ids
+from .market import Market
+from .reductions import GREEKS, SUMS, PartResult, greek_sums, ladder_sums
+from .scenarios import Scenarios
+from .sources import CSV_BLOCK, BookError, read_file
+from .validation import validate
+
+__all__ = ["DEDUPE_BELOW", "EMPTY_POSITIONS", "POSITION_COLUMNS", "BookInput", "contracts", "is_text_file", "open_book",
+           "process_partition", "read_partitions"]  # fmt: skip
+
+POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
+                    "position_theta", "position_rho")  # fmt: skip
+#: the positions table of a partition without positions (or whose positions are not kept)
+EMPTY_POSITIONS = pa.table(
+    {c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in POSITION_COLUMNS}
+)
+#: price each distinct contract once when the partition has at most this fraction of distinct ones
+DEDUPE_BELOW = 0.8
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+@dataclass
+class BookInput:
+    """A book opened for reading: its ``partitions`` (DataFrames of ``chunk_rows`` rows, read lazily),
+    ``total`` rows (None for CSV, not known before the end), ``source`` (for messages), ``text_ok``
+    (a CSV file: see :func:`validate`) and ``duplicates`` (the ids on more than one row, or None)."""
+
+    partitions: Iterator[pd.DataFrame]
+    total: int | None
+    source: str
+    text_ok: bool
+    duplicates: Any
+
+
+def open_book(book: Any, chunk_rows: int, on_invalid: str) -> BookInput:
+    """Open ``book`` (Parquet/CSV path, DataFrame or Arrow table) in partitions of ``chunk_rows`` rows,
+    after the whole ``position_id`` column's duplicate check: with ``on_invalid="raise"`` a duplicate
+    is a :class:`BookError` naming the ids and their rows; otherwise their rows become invalid."""
+    partitions, total, source = read_partitions(book, chunk_rows)
+    ids = book_ids(book)
+    dups = duplicate_ids(ids)  # the whole book's ids at once: duplicates across partitions too
+    if len(dups) and on_invalid == "raise":
+        raise duplicate_error(dups, ids, source)
+    return BookInput(partitions, total, source, is_text_file(book), dups.index if len(dups) else None)
+
+
+def read_partitions(book: Any, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | None, str]:
+    """``(batches, total rows or None, description)`` for a path, DataFrame or Arrow table."""
+    if isinstance(book, pd.DataFrame):
+        check_book_columns(book.columns)
+        n = len(book)
+        check_book_types(dict(book.dtypes), f"DataFrame of {n:,} rows")
+        return (book.iloc[i : i + chunk_rows] for i in range(0, n, chunk_rows)), n, f"DataFrame of {n:,} rows"
+    if isinstance(book, pa.Table):
+        check_book_columns(book.column_names)
+        n = book.num_rows
+        check_book_types({f.name: f.type for f in book.schema}, f"Arrow table of {n:,} rows")
+        return (book.slice(i, chunk_rows).to_pandas() for i in range(0, n, chunk_rows)), n, f"Arrow table of {n:,} rows"
+    path = Path(book)
+    if not path.exists():
+        raise BookError(f"book: no such file {str(path)!r}")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        pf = read_file("book", path, pq.ParquetFile, path)
+        check_book_columns(pf.schema_arrow.names)
+        check_book_types({f.name: f.type for f in pf.schema_arrow}, str(path))
+        n = pf.metadata.num_rows
+        return (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)), n, str(path)
+    if name.endswith((".csv", ".csv.gz")):
+        import pyarrow.csv as pacsv
+
+        convert = pacsv.ConvertOptions(column_types={"position_id": pa.string(), "underlying": pa.string()}, strings_can_be_null=True)
+        options = pacsv.ReadOptions(block_size=CSV_BLOCK)
+        reader = read_file("book", path, pacsv.open_csv, path, read_options=options, convert_options=convert)
+        check_book_columns(reader.schema.names)
+        check_book_types({f.name: f.type for f in reader.schema}, str(path), text_ok=True)  # CSV cells are text
+        return rebatch((b.to_pandas() for b in reader), chunk_rows), None, str(path)
+    raise BookError(f"book: cannot read {str(path)!r}; give a .parquet or .csv file, a DataFrame or an Arrow table")
+
+
+def rebatch(frames: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Frames of exactly ``rows`` rows (the last may be shorter) from frames of any size."""
+    pending: list[pd.DataFrame] = []
+    count = 0
+    for f in frames:
+        pending.append(f)
+        count += len(f)
+        while count >= rows:
+            whole = pd.concat(pending, ignore_index=True)
+            yield whole.iloc[:rows]
+            rest = whole.iloc[rows:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if count:
+        yield pd.concat(pending, ignore_index=True)
+
+
+def is_text_file(book: Any) -> bool:
+    """Whether ``book`` is a CSV file (cells are text; number literals are read as numbers)."""
+    return not isinstance(book, pd.DataFrame | pa.Table) and str(book).lower().endswith((".csv", ".csv.gz"))
+
+
+# --- one partition --------------------------------------------------------------------------------
+
+
+def contracts(columns: Sequence[np.ndarray], below: float = DEDUPE_BELOW) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(inverse, first)``: row i is contract ``inverse[i]``, whose first row is ``first[inverse[i]]``;
+    ``first`` is None (and ``inverse`` the identity) when netting would not pay (more than ``below``
+    of the rows distinct).
+
+    Rows are keyed by a 64-bit mix of the columns' hashes and factorised; every row is then checked
+    against its contract's first row, column by column, so a hash collision can never merge two
+    contracts (it only switches netting off for the partition)."""
+    n = columns[0].size
+    key = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in columns:
+            key = key * np.uint64(0x9E3779B97F4A7C15) + pd.util.hash_array(np.ascontiguousarray(col))
+    inverse, uniques = pd.factorize(key)
+    if len(uniques) > below * n:
+        return np.arange(n), None
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)
+    for col in columns:
+        if not np.array_equal(col, col[first][inverse]):
+            return np.arange(n), None
+    return inverse, first
+
+
+def process_partition(
+    index: int, frame: pd.DataFrame, first_row: int, market: Market, valuation_date: Any, scenarios: Scenarios | None,
+    backend: Any, dtype: str, keep_positions: bool = True, duplicates: Any = None, text_ok: bool = False,
+    dedupe_below: float = DEDUPE_BELOW,
+) -> PartResult:  # fmt: skip
+    """Validate, price and reduce one partition of the book (a pure function of its arguments, so it
+    runs the same on a Dask worker). ``duplicates``: the ids duplicated anywhere in the book (their
+    rows are invalid); ``text_ok``: the book is a CSV file (see :func:`validate`); ``dedupe_below``:
+    see :func:`contracts`. ``backend``: a Backend or its name (a name on a Dask worker)."""
+    t0 = time.perf_counter()
+    bk = get_backend(backend)
+    chk = validate(frame.reset_index(drop=True), market, valuation_date, first_row, duplicates, text_ok)
+    n_u = market.size
+    sums = np.zeros((len(SUMS), n_u))
+    ladder = np.zeros((scenarios.size if scenarios else 0, n_u))
+    n = chk.strike.size
+    positions = EMPTY_POSITIONS
+    if n:
+        # Positions in the same contract (underlying, strike, expiry, type, vol, model) have the same
+        # per-unit Greeks and scenario values: price each contract once with its netted weight.
+        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model)
+        inverse, first = contracts(rows, dedupe_below)
+        codes, strike, tau, vol, phi, model_code = (a[first] for a in rows) if first is not None else rows
+        weight = np.bincount(inverse, weights=chk.weight) if first is not None else chk.weight
+        n_c = strike.size
+        spot, rate, div = market.spot[codes], market.rate[codes], market.div[codes]
+        unit = {name: np.empty(n_c) for name in GREEKS} if keep_positions else {}
+        dt = getattr(bk.xp, dtype)
+        pairs = scenarios.pairs() if scenarios is not None else []
+        sums[0] = np.bincount(chk.und_code, minlength=n_u)
+        for model, mask in (("bsm", model_code == 0), ("black76", model_code == 1)):
+            m = int(mask.sum())
+            if not m:
+                continue
+            sel = slice(None) if m == n_c else mask
+            # compiling backends compile per shape: pad to a power of two with weight-0 rows
+            size = device_size(bk, m)
+            host = [pad(a[sel], size, fill) for a, fill in zip((spot, strike, tau, vol, rate, div, phi, weight, codes),
+                                                                 (1.0, 1.0, 1.0, 0.2, 0.0, 0.0, 1.0, 0.0, 0), strict=True)]  # fmt: skip
+            args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
+            w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
+            out, part = greek_sums(bk, model, args, w, c, n_u, dt)
+            sums[1:] += part  # on the device
+            if keep_positions:
+                for name in GREEKS:
+                    unit[name][sel] = to_numpy(out[name])[:m]
+            if pairs:
+                ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt)
+        greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit
+        weight = chk.weight
+        per = {name: greeks[name] * weight for name in greeks}
+        if keep_positions:
+            positions = pa.table(
+                {
+                    "position_id": pa.array(chk.position_id.to_numpy()).cast(pa.string()),
+                    "underlying": chk.underlying.to_numpy(),
+                    **greeks,
+                    "value": per["price"],
+                    **{f"position_{name}": per[name] for name in ("delta", "gamma", "vega", "theta", "rho")},
+                }
+            )
+    return PartResult(index, len(frame), positions, chk.invalid, sums, ladder, time.perf_counter() - t0)

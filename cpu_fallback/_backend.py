@@ -66,9 +66,9 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
     - ``("heston_qe", constants)``: one Heston QE simulation step (``HestonQEStep.native``), state
       ``s0`` (spot), ``s1`` (variance), float64, or float32 worked in float64 (:mod:`cpu_fallback._steps`);
       ``("heston_euler", constants)`` and ``("merton", constants)`` (``s0``) likewise for those steps.
-    - ``"implied_vol:bsm"`` / ``"implied_vol:black76"`` / ``"implied_vol:bachelier"``:
-      ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``), float64, one
-      option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
+    - ``("implied_vol", model, constants)``, model bsm, black76 or bachelier:
+      ``gpu_hedge._pricing.implied_vol``'s kernels (outputs ``vol``, ``status``) with the caller's
+      constants, float64, one option at a time, each taking only its own branch (:mod:`cpu_fallback._iv`).
 
     The others are Numba passes around NumPy's ``log``/``exp`` (:mod:`cpu_fallback._black`): None
     without Numba or with ``GPU_HEDGE_NUMBA=0``.
@@ -88,11 +88,10 @@ def native_kernel(native: Any, names: Sequence[str], dtype: Any) -> Callable[...
         return make(tuple(native[1])) if names == want else None
     if dt != np.float64:
         return None
-    if kind == "implied_vol":
+    if kind == "implied_vol" and isinstance(native, tuple) and len(native) == 3:
         from ._iv import MODELS, implied_vol_kernel
 
-        model = native.removeprefix("implied_vol:")
-        return implied_vol_kernel(model) if model in MODELS and names == ("vol", "status") else None
+        return implied_vol_kernel(native[1], native[2]) if native[1] in MODELS and names == ("vol", "status") else None
     from ._black import NAMES, black_greeks, black_ladder
 
     if kind == "ladder" and len(native) == 3 and native[1] in ("bsm", "black76"):

@@ -12,6 +12,8 @@ Seen on the grids below: identical status codes, largest difference 5e-15 relati
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -19,10 +21,16 @@ import pytest
 import scipy.special as sc
 
 import gpu_hedge as gh
-from cpu_fallback import NumpyBackend, _iv, _ndtr
+from cpu_fallback import NumpyBackend, _erfcx_table, _iv, _ndtr
 from cpu_fallback import _backend as numpy_backend
 from cpu_fallback._ndtr_kernel import ndtr_loop
 from gpu_hedge import IVStatus
+from gpu_hedge._pricing.implied_vol import native_request
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # tools/ (build-time code generation) is in the checkout, not in the installed package
+    sys.path.insert(0, str(ROOT))
+from tools import gen_special_tables  # noqa: E402
 
 EPS = 2.0**-52
 MODELS = ("bsm", "black76", "bachelier")
@@ -101,7 +109,7 @@ def _native_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every native implied-vol kernel the backend builds."""
     calls: list[str] = []
     real = _iv.implied_vol_kernel
-    monkeypatch.setattr(_iv, "implied_vol_kernel", lambda model: calls.append(model) or real(model))
+    monkeypatch.setattr(_iv, "implied_vol_kernel", lambda model, constants: calls.append(model) or real(model, constants))
     return calls
 
 
@@ -123,10 +131,10 @@ def _agree(model: str, args: tuple, got: tuple[np.ndarray, np.ndarray], ref: tup
 
 def test_the_native_kernels_are_offered() -> None:
     for model in MODELS:
-        assert numpy_backend.native_kernel(f"implied_vol:{model}", NAMES, "float64") is not None
-    assert numpy_backend.native_kernel("implied_vol:bsm", NAMES, "float32") is None  # float32: generic
-    assert numpy_backend.native_kernel("implied_vol:bsm", ("vol",), "float64") is None
-    assert numpy_backend.native_kernel("implied_vol:heston", NAMES, "float64") is None
+        assert numpy_backend.native_kernel(native_request(model), NAMES, "float64") is not None
+    assert numpy_backend.native_kernel(native_request("bsm"), NAMES, "float32") is None  # float32: generic
+    assert numpy_backend.native_kernel(native_request("bsm"), ("vol",), "float64") is None
+    assert numpy_backend.native_kernel(("implied_vol", "heston", native_request("bsm")[2]), NAMES, "float64") is None
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the generic kernels' overflows on these inputs, in the pool's threads
@@ -199,9 +207,9 @@ def test_switched_off_the_generic_kernel_runs(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(_ndtr, "_compiled", None)
     monkeypatch.setenv("GPU_HEDGE_NUMBA", "0")
     for model in MODELS:
-        assert numpy_backend.native_kernel(f"implied_vol:{model}", NAMES, "float64") is None
+        assert numpy_backend.native_kernel(native_request(model), NAMES, "float64") is None
 
-    def refuse(model: str):
+    def refuse(model: str, constants: tuple):
         raise AssertionError("the native kernel must not be built with GPU_HEDGE_NUMBA=0")
 
     monkeypatch.setattr(_iv, "implied_vol_kernel", refuse)
@@ -243,8 +251,8 @@ def test_erfcx_against_mpmath_and_scipy() -> None:
 
 
 def test_the_erfcx_table_is_the_fit() -> None:
-    assert _iv.fit_erfcx() == _iv.ERFCX_TABLE
-    assert f"{_iv.table_source(_iv.ERFCX_TABLE)}\n" in open(_iv.__file__).read()
+    assert gen_special_tables.fit_erfcx() == _erfcx_table.ERFCX_TABLE
+    assert gen_special_tables.table_source(_erfcx_table.ERFCX_TABLE) == open(_erfcx_table.__file__).read()
 
 
 def test_ndtri_against_mpmath_and_scipy() -> None:

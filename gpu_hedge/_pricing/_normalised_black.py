@@ -39,8 +39,8 @@ TWO_PI_OVER_SQRT27 = 2.0 * math.pi / math.sqrt(27.0)
 ETA = -10.0
 TAU = 2.0 * (2.0**-52) ** (1.0 / 16.0)
 
-_RC_MIN = -(1.0 - math.sqrt(2.0**-52))  # rational cubic control parameter bounds
-_RC_MAX = 2.0 / (2.0**-52) ** 2
+RC_MIN = -(1.0 - math.sqrt(2.0**-52))  # rational cubic control parameter bounds
+RC_MAX = 2.0 / (2.0**-52) ** 2
 
 
 def limits(xp: Any, dtype: Any) -> tuple[float, float, float]:
@@ -61,10 +61,23 @@ def _asymptotic_sum_coefficients() -> list[list[float]]:
     return [[(-1) ** k * 2.0 * math.comb(2 * k + 1, 2 * j + 1) for j in range(k + 1)] for k in range(1, 18)]
 
 
-_ASYMPTOTIC = _asymptotic_sum_coefficients()
+#: The asymptotic expansion's coefficients: row k - 1 holds the k + 1 coefficients of P_k (see below).
+ASYMPTOTIC = _asymptotic_sum_coefficients()
+
+#: The small-t series' coefficients (Jäckel): ``c_k = (sum_j (p_j + q_j a) g^j + a g^k) / denominator``,
+#: ``g = h^2``, for k = 1 ... 6, as ``(denominator, ((p_0, q_0), ..., (p_{k-1}, q_{k-1})))``.
+SMALL_T: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = (
+    (6.0, ((-1.0, 3.0),)),
+    (120.0, ((-7.0, 15.0), (-1.0, 10.0))),
+    (5040.0, ((-57.0, 105.0), (-18.0, 105.0), (-1.0, 21.0))),
+    (362880.0, ((-561.0, 945.0), (-285.0, 1260.0), (-33.0, 378.0), (-1.0, 36.0))),
+    (39916800.0, ((-6555.0, 10395.0), (-4680.0, 17325.0), (-840.0, 6930.0), (-52.0, 990.0), (-1.0, 55.0))),
+    (6227020800.0, ((-89055.0, 135135.0), (-82845.0, 270270.0), (-20370.0, 135135.0), (-1926.0, 25740.0), (-75.0, 2145.0), (-1.0, 78.0))),
+)
 
 
-def _horner(c: list[float], z: Any) -> Any:
+def horner(c: Any, z: Any) -> Any:
+    """``c[0] + z (c[1] + z (c[2] + ...))``."""
     p = c[-1]
     for a in reversed(c[:-1]):
         p = p * z + a
@@ -76,9 +89,9 @@ def _asymptotic_region(xp: Any, h: Any, t: Any) -> Any:
     e = (t / h) * (t / h)
     r = (h + t) * (h - t)
     q = (h / r) * (h / r)
-    acc = _horner(_ASYMPTOTIC[-1], e)
-    for k in range(len(_ASYMPTOTIC) - 1, 0, -1):
-        acc = _horner(_ASYMPTOTIC[k - 1], e) + (2 * k + 1) * q * acc
+    acc = horner(ASYMPTOTIC[-1], e)
+    for k in range(len(ASYMPTOTIC) - 1, 0, -1):
+        acc = horner(ASYMPTOTIC[k - 1], e) + (2 * k + 1) * q * acc
     return (t / r) * (2.0 + q * acc)
 
 
@@ -88,19 +101,18 @@ def _small_t_region(xp: Any, sp: Any, h: Any, t: Any) -> Any:
 
 
 def small_t_series(a: Any, h: Any, t: Any) -> Any:
-    """:func:`_small_t_region`'s series given ``a`` = 1 + h Y(h): plain arithmetic, so that the native
-    NumPy kernel (``cpu_fallback._iv``) compiles this very function for its scalar loop."""
+    """:func:`_small_t_region`'s series given ``a`` = 1 + h Y(h): ``2 t (a + w (c_1 + w (c_2 + ...)))``,
+    ``w = t^2``, each ``c_k`` from its row of :data:`SMALL_T` (plain arithmetic on any array type)."""
     w = t * t
     g = h * h
-    c6 = (-89055 + 135135 * a + g * (-82845 + 270270 * a + g * (-20370 + 135135 * a + g * (
-        -1926 + 25740 * a + g * (-75 + 2145 * a + g * (-1 + 78 * a + a * g)))))) / 6227020800.0  # fmt: skip
-    c5 = (-6555 + 10395 * a + g * (-4680 + 17325 * a + g * (-840 + 6930 * a + g * (
-        -52 + 990 * a + g * (-1 + 55 * a + a * g))))) / 39916800.0  # fmt: skip
-    c4 = (-561 + 945 * a + g * (-285 + 1260 * a + g * (-33 + 378 * a + g * (-1 + 36 * a + a * g)))) / 362880.0
-    c3 = (-57 + 105 * a + g * (-18 + 105 * a + g * (-1 + 21 * a + a * g))) / 5040.0
-    c2 = (-7 + 15 * a + g * (-1 + 10 * a + a * g)) / 120.0
-    c1 = (-1 + 3 * a + a * g) / 6.0
-    return 2.0 * t * (a + w * (c1 + w * (c2 + w * (c3 + w * (c4 + w * (c5 + w * c6))))))
+    acc = None
+    for denominator, pairs in reversed(SMALL_T):
+        c = a
+        for p, q in reversed(pairs):
+            c = p + q * a + g * c
+        c = c / denominator
+        acc = c if acc is None else c + w * acc
+    return 2.0 * t * (a + w * acc)
 
 
 def black_and_vega(xp: Any, sp: Any, x: Any, s: Any, accurate: bool) -> tuple[Any, Any]:
@@ -145,7 +157,7 @@ def _rational_cubic(xp: Any, z: Any, zl: Any, zr: Any, yl: Any, yr: Any, dl: Any
     width = xp.where(flat, 1.0, width)
     u = (z - zl) / width
     v = 1.0 - u
-    linear = r >= _RC_MAX
+    linear = r >= RC_MAX
     rs = xp.where(linear, 0.0, r)
     cubic = (yr * u * u * u + (rs * yr - width * dr) * u * u * v + (rs * yl + width * dl) * u * v * v + yl * v * v * v) / (
         1.0 + (rs - 3.0) * u * v
@@ -176,22 +188,22 @@ def _control_parameter(
     den = xp.where(at_right, dr - secant, secant - dl)
     den_zero = xp.abs(den) < tiny
     fit = num / xp.where(den_zero, 1.0, den)
-    fit = xp.where(den_zero, xp.where(num > 0, _RC_MAX, _RC_MIN), fit)
+    fit = xp.where(den_zero, xp.where(num > 0, RC_MAX, RC_MIN), fit)
     fit = xp.where(xp.abs(num) < tiny, 0.0, fit)
     # Minimum for shape preservation (Delbourgo & Gregory 1985, (3.8) and (3.18)).
     monotonic = (dl * secant >= 0) & (dr * secant >= 0)
     convex = (dl <= secant) & (secant <= dr)
     concave = (dl >= secant) & (secant >= dr)
     s_zero = xp.abs(secant) < tiny
-    r1 = xp.where(s_zero, xp.where(prefer_shape, _RC_MAX, -math.inf), (dr + dl) / xp.where(s_zero, 1.0, secant))
+    r1 = xp.where(s_zero, xp.where(prefer_shape, RC_MAX, -math.inf), (dr + dl) / xp.where(s_zero, 1.0, secant))
     r1 = xp.where(monotonic, r1, -math.inf)
     dd = dr - dl
     a, c = dr - secant, secant - dl
     ac_zero = (xp.abs(a) < tiny) | (xp.abs(c) < tiny)
     r2 = xp.maximum(xp.abs(dd / xp.where(ac_zero, 1.0, a)), xp.abs(dd / xp.where(ac_zero, 1.0, c)))
-    r2 = xp.where(ac_zero, xp.where(prefer_shape, _RC_MAX, -math.inf), r2)
-    r2 = xp.where(convex | concave, r2, xp.where(monotonic & prefer_shape, _RC_MAX, -math.inf))
-    r_min = xp.where(monotonic | convex | concave, xp.maximum(xp.maximum(r1, r2), _RC_MIN), _RC_MIN)
+    r2 = xp.where(ac_zero, xp.where(prefer_shape, RC_MAX, -math.inf), r2)
+    r2 = xp.where(convex | concave, r2, xp.where(monotonic & prefer_shape, RC_MAX, -math.inf))
+    r_min = xp.where(monotonic | convex | concave, xp.maximum(xp.maximum(r1, r2), RC_MIN), RC_MIN)
     return xp.maximum(fit, r_min)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .._backends import get_backend
 from .._types import Array, ArrayLike, Model, OnInvalid
 from ._inputs import Checked, check_dtype, check_inputs, check_model, check_outputs
@@ -14,6 +16,26 @@ from .bachelier import bachelier_kernel
 from .black_scholes import black_kernel
 
 METHODS = ("analytic", "autodiff")
+
+
+def checked_inputs(
+    model: str, dtype: Any, backend: Any, arrays: tuple, call: Any, on_invalid: str, quote: str = "vol", method: str = "analytic"
+) -> tuple[Any, np.dtype, Checked]:
+    """``(backend, dtype, checked inputs)``: the argument handling of every public pricing function
+    (:func:`greeks`, ``implied_vol``). Checks the model and the method, resolves ``dtype`` and ``backend``
+    (``method="autodiff"`` needs a backend with automatic differentiation), then the inputs
+    ``arrays`` = (spot, strike, expiry, ``quote``, rate, div) as :func:`check_inputs` does."""
+    check_model(model)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    dt = check_dtype(dtype)
+    bk = get_backend(backend)
+    if method == "autodiff" and "autodiff" not in bk.capabilities:
+        raise ValueError(
+            f"method='autodiff' needs the JAX backend; backend {bk.name!r} has no automatic differentiation "
+            "(use backend='jax'; pip install 'gpu_hedge[jax]')"
+        )
+    return bk, dt, check_inputs(bk, model, arrays, call, dt, on_invalid, quote=quote)
 
 
 def _kernel(model: str, names: tuple[str, ...], regular_only: bool = False):
@@ -51,21 +73,10 @@ def _run(
 
 
 def greeks(
-    spot: ArrayLike,
-    strike: ArrayLike,
-    expiry: ArrayLike,
-    vol: ArrayLike,
-    rate: ArrayLike = 0.0,
-    div: ArrayLike = 0.0,
-    *,
-    call: Any = True,
-    model: Model = "bsm",
-    greeks: str | Iterable[str] | None = None,
-    method: str = "analytic",
-    backend: Any = "auto",
-    dtype: Any = "float64",
-    on_invalid: OnInvalid = "raise",
-) -> Mapping[str, Array]:
+    spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, vol: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
+    call: Any = True, model: Model = "bsm", greeks: str | Iterable[str] | None = None, method: str = "analytic",
+    backend: Any = "auto", dtype: Any = "float64", on_invalid: OnInvalid = "raise",
+) -> Mapping[str, Array]:  # fmt: skip
     """Price and Greeks of European options, as ``{name: array}`` on the chosen backend.
 
     Models: ``"bsm"`` (spot ``S`` with continuous dividend yield ``div``), ``"black76"`` (``spot``
@@ -102,35 +113,15 @@ def greeks(
     >>> round(float(g["price"]), 6), round(float(g["delta"]), 6)
     (10.450584, 0.636831)
     """
-    check_model(model)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     names = _greek_names(greeks)
-    dt = check_dtype(dtype)
-    bk = get_backend(backend)
-    if method == "autodiff" and "autodiff" not in bk.capabilities:
-        raise ValueError(
-            f"method='autodiff' needs the JAX backend; backend {bk.name!r} has no automatic differentiation "
-            "(use backend='jax'; pip install 'gpu_hedge[jax]')"
-        )
-    chk = check_inputs(bk, model, (spot, strike, expiry, vol, rate, div), call, dt, on_invalid)
+    bk, dt, chk = checked_inputs(model, dtype, backend, (spot, strike, expiry, vol, rate, div), call, on_invalid, method=method)
     return _run(bk, model, names, chk, dt, method, on_invalid)
 
 
 def price(
-    spot: ArrayLike,
-    strike: ArrayLike,
-    expiry: ArrayLike,
-    vol: ArrayLike,
-    rate: ArrayLike = 0.0,
-    div: ArrayLike = 0.0,
-    *,
-    call: Any = True,
-    model: Model = "bsm",
-    backend: Any = "auto",
-    dtype: Any = "float64",
-    on_invalid: OnInvalid = "raise",
-) -> Array:
+    spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, vol: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
+    call: Any = True, model: Model = "bsm", backend: Any = "auto", dtype: Any = "float64", on_invalid: OnInvalid = "raise",
+) -> Array:  # fmt: skip
     """European option price under ``model`` as an array on the chosen backend (see :func:`greeks`).
 
     >>> round(float(price(100.0, 100.0, 1.0, 0.2, 0.05, call=False, backend="numpy")), 6)

@@ -4,10 +4,11 @@ Lognormal models: P. Jäckel, "Let's Be Rational", Wilmott 2015 (see ``_normalis
 Normal model: P. Jäckel, "Implied Normal Volatility", Wilmott 2017: a rational approximation of
 the inverse of ``Phi~(x) = Phi(x) + phi(x)/x`` followed by two Householder(3) steps.
 
-The kernels here are the reference every backend runs. The NumPy backend (float64, with Numba)
-runs its own compiled version of them instead (``native="implied_vol:<model>"``,
-:mod:`cpu_fallback._iv`): the same branches, constants and status rules, option by option, each
-evaluating only its own branch; same status codes, vols equal to rounding.
+The kernels here are the reference every backend runs. A backend may run its own implementation
+instead (``native=``:func:`native_request`; the NumPy backend's, float64 with Numba, is
+``cpu_fallback._iv``): the same branches and status rules, option by option, each evaluating only its
+own branch, with the constants, coefficient tables and status codes defined here and in
+``_normalised_black`` handed over in the request; same status codes, vols equal to rounding.
 
 Every result is either accurate or NaN with a status saying why (:class:`IVStatus`). A price is
 *identifiable* when its vol is pinned down in the working precision: a relative change of 4 ulps
@@ -25,12 +26,15 @@ from __future__ import annotations
 
 import math
 from enum import IntEnum
+from functools import cache
 from typing import Any
 
-from .._backends import get_backend
+import numpy as np
+
 from .._types import Array, ArrayLike, Model, OnInvalid
-from ._inputs import check_dtype, check_inputs, check_model
-from ._normalised_black import INV_SQRT2, INV_SQRT_2PI, SQRT_2PI, SQRT_PI_OVER_2, implied_total_vol, limits
+from . import _normalised_black as nb
+from ._normalised_black import INV_SQRT2, INV_SQRT_2PI, SQRT_2PI, SQRT_PI_OVER_2, horner, implied_total_vol, limits
+from .api import checked_inputs
 
 
 class IVStatus(IntEnum):
@@ -110,8 +114,14 @@ def lognormal_kernel(model: str):
     return kernel
 
 
-# Jäckel (2017), Implied Normal Volatility: x_bar ~ Phi~^{-1}(-ratio) in two regions.
+# Jäckel (2017), Implied Normal Volatility: x_bar ~ Phi~^{-1}(-ratio) in two regions, split at ratio = -_NEAR:
+# far, g (1/sqrt(2 pi) + g^2 FAR_NUM(g^2) / FAR_DEN(g^2)) with g = 1 / (-ratio - 1/2); near, NEAR_NUM(hq) /
+# NEAR_DEN(hq) with hq = sqrt(-ln ratio); coefficients lowest order first.
 _NEAR = -0.001882039271
+FAR_NUM = (0.032114372355, -0.016969777977, 2.6207332461e-3, -9.6066952861e-5)
+FAR_DEN = (1.0, -0.6635646938, 0.14528712196, -0.010472855461)
+NEAR_NUM = (9.4883409779, -9.6320903635, 0.58556997323, 2.1464093351)
+NEAR_DEN = (1.0, -0.65174820867, -1.5120247828, -6.6437847132e-5)
 
 
 def bachelier_kernel(model: str):
@@ -134,14 +144,9 @@ def bachelier_kernel(model: str):
         far = ratio > -_NEAR
         g = 1.0 / (-xp.where(far, ratio, 1.0) - 0.5)
         g2 = g * g
-        xi = (0.032114372355 - g2 * (0.016969777977 - g2 * (2.6207332461e-3 - 9.6066952861e-5 * g2))) / (
-            1.0 - g2 * (0.6635646938 - g2 * (0.14528712196 - 0.010472855461 * g2))
-        )
-        x_far = g * (INV_SQRT_2PI + xi * g2)
+        x_far = g * (INV_SQRT_2PI + horner(FAR_NUM, g2) / horner(FAR_DEN, g2) * g2)
         hq = xp.sqrt(-xp.log(xp.where(far, 1e-3, ratio)))
-        x_near = (9.4883409779 - hq * (9.6320903635 - hq * (0.58556997323 + 2.1464093351 * hq))) / (
-            1.0 - hq * (0.65174820867 + hq * (1.5120247828 + 6.6437847132e-5 * hq))
-        )
+        x_near = horner(NEAR_NUM, hq) / horner(NEAR_DEN, hq)
         xb = xp.minimum(xp.where(far, x_far, x_near), -tiny)
         ln_ratio = xp.log(ratio)
         step = xp.zeros_like(xb)
@@ -166,21 +171,35 @@ def bachelier_kernel(model: str):
     return kernel
 
 
+@cache
+def native_request(model: str) -> tuple[str, str, tuple[tuple[str, Any], ...]]:
+    """``Backend.elementwise``'s ``native=`` for ``model``'s kernel: ``("implied_vol", model, constants)``.
+
+    ``constants`` are ``(name, value)`` pairs (floats, or tuples of floats for coefficient tables), for
+    float64: everything the kernel's formulas take from this module and ``_normalised_black`` (the status
+    codes, the convergence and identifiability thresholds, the solver's limits, region bounds and
+    series coefficients), so that a backend's own kernel defines none of them again.
+    """
+    status = {f"status_{c.name.lower()}": float(c) for c in IVStatus}
+    roots = {"sqrt_2pi": SQRT_2PI, "inv_sqrt_2pi": INV_SQRT_2PI, "sqrt_pi_over_2": SQRT_PI_OVER_2, "inv_sqrt2": INV_SQRT2}
+    common = {**status, **roots, "converged": CONVERGED, "vol_tol": vol_tol(float(np.finfo(np.float64).eps))}
+    if model == "bachelier":
+        own = {"near": _NEAR, "far_num": FAR_NUM, "far_den": FAR_DEN, "near_num": NEAR_NUM, "near_den": NEAR_DEN}
+    else:
+        x_max, s_min, s_max = limits(np, np.float64)
+        own = {
+            "x_max": x_max, "s_min": s_min, "s_max": s_max, "eta": nb.ETA, "tau": nb.TAU, "rc_min": nb.RC_MIN,
+            "rc_max": nb.RC_MAX, "sqrt3": nb.SQRT3, "two_pi_over_sqrt27": nb.TWO_PI_OVER_SQRT27,
+            "asymptotic": tuple(tuple(row) for row in nb.ASYMPTOTIC), "small_t": nb.SMALL_T,
+        }  # fmt: skip
+    return ("implied_vol", model, tuple({**common, **own}.items()))
+
+
 def implied_vol(
-    price: ArrayLike,
-    spot: ArrayLike,
-    strike: ArrayLike,
-    expiry: ArrayLike,
-    rate: ArrayLike = 0.0,
-    div: ArrayLike = 0.0,
-    *,
-    call: Any = True,
-    model: Model = "bsm",
-    backend: Any = "auto",
-    dtype: Any = "float64",
-    return_status: bool = False,
+    price: ArrayLike, spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
+    call: Any = True, model: Model = "bsm", backend: Any = "auto", dtype: Any = "float64", return_status: bool = False,
     on_invalid: OnInvalid = "raise",
-) -> Array | tuple[Array, Array]:
+) -> Array | tuple[Array, Array]:  # fmt: skip
     """Implied volatility of European option prices, as an array on the chosen backend.
 
     Inverts :func:`gpu_hedge.price` in ``vol`` with the same models and conventions: ``"bsm"``
@@ -203,13 +222,10 @@ def implied_vol(
     >>> round(float(vol[0]), 12), [IVStatus(int(c)).name for c in status]
     (0.2, ['OK', 'BELOW_INTRINSIC'])
     """
-    check_model(model)
-    dt = check_dtype(dtype)
-    bk = get_backend(backend)
-    chk = check_inputs(bk, model, (spot, strike, expiry, price, rate, div), call, dt, on_invalid, quote="price")
+    bk, dt, chk = checked_inputs(model, dtype, backend, (spot, strike, expiry, price, rate, div), call, on_invalid, quote="price")
     make = bachelier_kernel if model == "bachelier" else lognormal_kernel
     key = ("implied_vol", model, str(dt))
-    out = bk.elementwise(make(model), chk.arrays, ("vol", "status"), dt, key=key, native=f"implied_vol:{model}")
+    out = bk.elementwise(make(model), chk.arrays, ("vol", "status"), dt, key=key, native=native_request(model))
     xp = bk.xp
     vol, status = out["vol"], out["status"]
     if chk.invalid is not None:

@@ -1,0 +1,1 @@
+"""Build-time code generation for ``cpu_fallback`` (not part of the installed package)."""

@@ -5,6 +5,7 @@ One module per command group, each registering its commands on the shared :data:
 - ``backends``: which backends can run here;
 - ``book``: ``demo``, ``generate-book`` and ``risk`` (the large-book risk job);
 - ``quotes``: implied vols and Greeks of a quote file;
+- ``surface``: an arbitrage-free vol surface fitted to a quote file, saved and plotted;
 - ``backtest``: hedging one option along a real daily series;
 - ``simulate``: ``simulate-hedge``, hedging along simulated paths.
 
@@ -25,7 +26,7 @@ from ._common import STATE, app, console, err_console, report_unexpected
 
 # isort: off
 # importing a group registers its commands, in this order in ``gpu-hedge --help``
-from . import backends, book, quotes, backtest, simulate  # noqa: F401
+from . import backends, book, quotes, surface, backtest, simulate  # noqa: F401
 # isort: on
 
 __all__ = ["app", "console", "err_console", "get_backend", "main", "run"]

@@ -29,6 +29,10 @@ bachelier 9.3-9.6 M/s against 7.8-8.2 M/s (the constants as data rather than com
 cost about 4 %). Scalar code gains less than the branch count suggests: the generic kernel runs
 every branch in SIMD, while here each option is one long chain of dependent divisions and libm calls
 (a Householder step is about 80 ns of the about 400 ns an option takes).
+
+Numba's on-disk cache keys a kernel on its own file only: after editing ``_lbr.py``, ``_special.py`` or
+``_iv_data.py`` alone, the loops here keep their old compiled code until this file changes too (or
+the cache directory, :func:`cpu_fallback._jit.cache_dir`, is deleted).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ status rules, compiled without FMA contraction (so its arithmetic rounds as the 
 do; only the special functions, :mod:`cpu_fallback._special`, differ by an ulp or so).
 
 Every constant and coefficient comes from the caller (:mod:`cpu_fallback._iv_data`): ``c`` the scalars,
-``tables`` = ``(asymptotic, small_t, denominators)`` the series' coefficients.
+``tables`` = ``(asymptotic, small_t, denominators)`` the series' coefficients. The per-option chain is
+inlined into the caller's loop (``inline="always"``: 6 % faster, 1.5 s more for the first compile) so
+that the constants stay loop invariants instead of call arguments; the rare series regions are calls.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def _small_t_region(c: Any, small: Any, den: Any, h: float, t: float) -> float: 
     return 2.0 * t * (a + w * acc)
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _black_plain(c: Any, x: float, s: float, b_max: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """``black_and_vega(..., accurate=False)``; ``b_max = exp(x / 2)``."""
     h = x / s
@@ -86,7 +88,7 @@ def _black_plain(c: Any, x: float, s: float, b_max: float) -> tuple[float, float
     return fmax(b, 0.0), c[INV_SQRT_2PI] * expo
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _black_accurate(c: Any, tables: Any, x: float, s: float, b_max: float) -> tuple[float, float]:  # pragma: no cover - compiled
     """``black_and_vega(..., accurate=True)``: only the region the lane is in."""
     h = x / s
@@ -106,7 +108,7 @@ def _black_accurate(c: Any, tables: Any, x: float, s: float, b_max: float) -> tu
     return fmax(b, 0.0), c[INV_SQRT_2PI] * expo
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _rational_cubic(  # pragma: no cover - compiled
     rc_max: float, z: float, zl: float, zr: float, yl: float, yr: float, dl: float, dr: float, r: float
 ) -> float:
@@ -122,7 +124,7 @@ def _rational_cubic(  # pragma: no cover - compiled
     )
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _control_parameter(  # pragma: no cover - compiled
     c: Any, zl: float, zr: float, yl: float, yr: float, dl: float, dr: float, d2: float, at_right: bool, prefer_shape: bool
 ) -> float:
@@ -162,12 +164,12 @@ def _control_parameter(  # pragma: no cover - compiled
     return fmax(fit, r_min)
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _householder(newton: float, halley: float, hh3: float) -> float:  # pragma: no cover - compiled
     return newton * (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def _initial_guess(c: Any, beta: float, x: float, b_max: float) -> tuple[float, float, float, bool, bool]:  # pragma: no cover - compiled
     """``(s, s_lo, s_hi, lower, upper)``: Jäckel's four-branch rational-cubic guess and its bracket."""
     s_min, s_max = c[S_MIN], c[S_MAX]
@@ -234,7 +236,7 @@ def _initial_guess(c: Any, beta: float, x: float, b_max: float) -> tuple[float, 
     return s, s_lo, s_hi, lower, upper
 
 
-@njit(**PLAIN)
+@njit(inline="always", **PLAIN)
 def implied_total_vol(  # pragma: no cover - compiled
     c: Any, tables: Any, beta: float, x: float, b_max: float
 ) -> tuple[float, float, float]:

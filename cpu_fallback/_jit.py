@@ -19,8 +19,9 @@ sources:
    on Windows), under ``numba/``.
 
 Inside it each source folder has its own subfolder (named after the folder and a hash of its
-path, as Numba names them), and every entry is keyed by a hash of the source file's content, so
-two installs never read each other's kernels and an edited file is compiled again. A directory
+path, as Numba names them), and every entry is keyed by a hash of the content of every source file
+of its package (a kernel inlines functions from other modules), so two installs never read each
+other's kernels and an edit anywhere in ``cpu_fallback`` compiles the kernels again. A directory
 that cannot be created or written means no on-disk cache (the kernels still compile and run).
 Deleting the directory at any time is safe.
 """
@@ -30,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,17 @@ def cache_dir() -> Path | None:
     return Path(platformdirs.user_cache_dir("gpu_hedge", appauthor=False)) / "numba"
 
 
+@cache
+def _package_stamp(folder: str) -> str:
+    """SHA-256 of every ``.py`` file in ``folder`` (names and contents): a kernel's cache entry is stale
+    once any source it may have inlined changes, not only its own file (the Black passes inline
+    :mod:`cpu_fallback._black_element`, the IV loops :mod:`cpu_fallback._lbr` and :mod:`cpu_fallback._special`)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 class _Locator(caching._CacheLocator):
     """Numba cache locator for this package's kernels: :func:`cache_dir`, keyed by content."""
 
@@ -64,7 +77,7 @@ class _Locator(caching._CacheLocator):
         return self._cache_path
 
     def get_source_stamp(self) -> Any:
-        return hashlib.sha256(Path(self._py_file).read_bytes()).hexdigest()
+        return _package_stamp(str(Path(self._py_file).parent))
 
     def get_disambiguator(self) -> str:
         return str(self._lineno)

@@ -135,3 +135,19 @@ def test_stale_cpu_fallback_folder_is_a_clear_error(tmp_path):
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: gpu_hedge: 'cpu_fallback' resolved to a folder without its sources")
     assert str(tmp_path / "site" / "cpu_fallback") in last
+
+
+def test_kernel_cache_goes_stale_when_any_package_source_changes(tmp_path):
+    """A kernel inlines functions of other modules (the Black passes ``_black_element``'s): its cache
+    stamp covers every source file of the package, so editing one of those recompiles it."""
+    from cpu_fallback._jit import _package_stamp
+
+    for name in ("_kernel.py", "_inlined.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    before = _package_stamp(str(tmp_path))
+    (tmp_path / "_inlined.py").write_text("x = 2\n")
+    _package_stamp.cache_clear()
+    after = _package_stamp(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("not a source")
+    _package_stamp.cache_clear()
+    assert before != after and _package_stamp(str(tmp_path)) == after

@@ -1,8 +1,9 @@
 """The NumPy backend's native delta-hedging step: one decision date for a block of paths in three
 Numba passes plus NumPy's ``log`` and ``exp``, instead of about 25 NumPy calls.
 
-It computes exactly what ``gpu_hedge._hedging.loop``'s generic step computes for the rules it
-covers (the loop decides when it applies, see ``loop._native_step``): the book's Black-Scholes-Merton
+It computes exactly what ``gpu_hedge._hedging.step``'s generic step (``decision_core``) computes for
+the rules it covers (the domain decides when it applies, ``step.native_step``, and reaches it through
+the backend's ``"native_hedge"`` capability, :meth:`NumpyBackend.native_hedge`): the book's Black-Scholes-Merton
 delta summed over the live options (``units x phi e^{-q tau} N(phi d1)``), the target ``-exposure``,
 either every decision (Periodic, Leland, StaticHedge) or outside a no-trade band (DeltaBand), and
 the trade's costs (:class:`gpu_hedge.Costs`: proportional, ticket with a minimum, impact), cash,
@@ -13,6 +14,7 @@ costs, trade count and turnover. The generic step stays the reference: results a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -94,7 +96,7 @@ def book_delta(spot: np.ndarray, legs: list[tuple[float, ...]]) -> np.ndarray:
 
 
 def trade(
-    exposure: np.ndarray, spot: np.ndarray, state: dict[str, np.ndarray], band: tuple[float, bool, bool] | None, costs: Any
+    exposure: np.ndarray, spot: np.ndarray, state: Mapping[str, np.ndarray], band: tuple[float, bool, bool] | None, costs: Any
 ) -> dict[str, np.ndarray]:
     """The date's trades towards ``-exposure`` (inside ``band = (width, relative, to_edge)``: hold)
     and the new holding, cash, costs, n_trades and turnover (new arrays; ``state`` is not changed)."""
@@ -110,3 +112,12 @@ def trade(
         out["holding"], out["cash"], out["costs"], out["n_trades"], out["turnover"],
     )  # fmt: skip
     return out
+
+
+def hedge_step(
+    spot: np.ndarray, legs: list[tuple[float, ...]], state: Mapping[str, np.ndarray], band: tuple[float, bool, bool] | None, costs: Any
+) -> dict[str, np.ndarray]:
+    """One decision date for a block of paths: the book's delta over ``legs`` (:func:`book_delta`;
+    no legs, every option settled: 0) and :func:`trade` towards ``-delta``."""
+    exposure = book_delta(spot, legs) if legs else np.zeros(spot.shape[0])
+    return trade(exposure, spot, state, band, costs)

@@ -20,7 +20,11 @@ class Backend(Protocol):
       if_false)`` (callables): NumPy computes only the branch a chunk needs when ``cond`` is
       uniform over it; JAX and CuPy compute both and select.
     - ``capabilities``: e.g. {"autodiff", "jit", "immutable"} (JAX; "immutable": no in-place writes),
-      {"gpu"} (CuPy), {"chunked", "threads"} (NumPy).
+      {"gpu"} (CuPy), {"chunked", "threads", "path_blocks", "native_hedge"} (NumPy). Optional methods
+      go with a capability and are called only after asking for it: ``"path_blocks"``:
+      ``map_path_blocks(fn, n_paths)`` runs ``fn(lo, hi, serial)`` over cache-sized blocks of paths on
+      the backend's threads; ``"native_hedge"``: ``native_hedge(band, costs)``, a fused delta-hedging
+      step or None (see ``cpu_fallback.NumpyBackend``).
     - ``asarray`` (host to device), ``to_numpy`` (the only way back), ``jit``, ``sync`` (for timing).
     - ``elementwise(kernel, arrays, names, dtype, key, native=None)``: run an elementwise kernel
       ``kernel(xp, special, *arrays) -> {name: array}`` over broadcast inputs the way this backend

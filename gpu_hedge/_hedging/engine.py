@@ -1,22 +1,8 @@
-"""The rebalancing engine: one decision step and one streaming loop, on any backend.
+"""The book's :class:`Option` and the standalone decision step :func:`rebalance` (the trades a strategy
+sends now for given exposures and holdings, and their costs), vectorised on any backend.
 
-Ledger conventions (per path, currency units):
-
-- t_0: the book's options are bought or sold at their value (model value at the pricing vol, or
-  ``marks[0]``): ``cash = -sum(quantity x multiplier x value)`` (a short option brings its premium in).
-- each decision date t_k, k = 0 ... n-1: cash first accrues from t_{k-1} at ``rate``, plus the
-  continuous dividend ``div`` on the shares held; options expiring at t_k are settled at intrinsic
-  value (an expiry inside the run must be a date), and that date's decision is forced: the hedge
-  goes to what the options still alive need (closed out when none is left); otherwise the strategy
-  trades (a hedge option first for DeltaGamma/DeltaVega, then the underlying), each trade paid at
-  the observed price plus its cost.
-- t_n: accrue; options expiring by then are settled at intrinsic value, the others marked (model
-  value at the last vol, or ``marks[-1]``); the hedge is unwound at the last price, its cost charged.
-- ``pnl = cash`` at t_n (everything is cash by then); ``hedging_error = pnl + costs`` (P&L before
-  costs); ``unhedged`` the same book's P&L with no hedge.
-
-Greeks come from the package's closed forms (Black-Scholes-Merton) at each date; memory is
-O(n_paths): prices are read one date at a time and nothing per date is kept unless a ledger is asked for.
+The hedging run itself (ledger, drivers) is :mod:`gpu_hedge._hedging.loop` and the modules it names;
+this module's ``_round_and_limit`` (lot rounding and position cap) is shared by both.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""What a hedging run returns: per-path arrays, a summary of risk and cost, and a per-date ledger."""
+"""What a hedging run returns: per-path arrays, a summary of risk and cost, and a per-date ledger
+(replayed on one path by :mod:`gpu_hedge._hedging.ledger`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._backends import get_backend, to_numpy
+from .._backends import to_numpy
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .loop import Plan
+    from .plan import Plan
+    from .state import HedgeState
 
 __all__ = ["HedgeResult", "risk_summary"]
 
@@ -72,9 +74,10 @@ class HedgeResult:
     _prices: Any = field(repr=False)
 
     @classmethod
-    def from_state(cls, state: dict, plan: Plan, prices: Any) -> HedgeResult:
-        """Per-path results from the loop's final state, copied to the host as float64."""
-        h = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in state.items()}
+    def from_state(cls, state: HedgeState, plan: Plan, prices: Any) -> HedgeResult:
+        """Per-path results from the run's final state, copied to the host as float64. ``prices``: the
+        run's prices, or a callable ``path -> prices`` regenerating a streamed path (for :meth:`ledger`)."""
+        h = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in state._asdict().items()}
         return cls(
             h["cash"], h["cash"] + h["costs"], h["costs"], h["n_trades"].astype(np.int64), h["turnover"], h["unhedged"],
             h["limited"].astype(np.int64), h["premium"], plan, prices,
@@ -105,81 +108,6 @@ class HedgeResult:
         gamma_pnl (gamma dS^2 / 2), theta_pnl (theta dt), vega_pnl (vega x change of vol, averaged
         over options), carry
         (interest and dividends), cost (with a minus sign in step_pnl) and residual."""
-        import pandas as pd
+        from .ledger import ledger
 
-        from .loop import _KERNEL, _book_greeks, run
-
-        if not 0 <= path < self.n_paths:
-            raise IndexError(f"path = {path} is outside 0 ... {self.n_paths - 1}")
-        bk = get_backend("numpy")
-        xp, sp = bk.xp, bk.special
-        plan = self._plan
-        prices = self._prices
-        if callable(prices):  # streamed paths: regenerate this one
-            column = np.asarray(prices(path), dtype=np.float64)
-        else:
-            column = np.asarray(to_numpy(prices if len(prices.shape) == 1 else prices[:, path]), dtype=np.float64)
-
-        def row(k: int) -> Any:
-            return column[k : k + 1]
-
-        rows: list[dict[str, float]] = []
-
-        def record(k: int, t: float, spot: Any, state: dict, live: tuple[int, ...]) -> None:
-            s = float(spot[0])
-            final = k == plan.times.size - 1
-            if final:  # everything has been settled, marked or unwound into cash
-                live = ()
-            if plan.marks is not None:
-                value = sum(plan.options[j].units * float(plan.marks[k, j]) for j in live)
-                g = _book_greeks(xp, sp, plan, live, spot, t, plan.vols[k])
-            else:
-                g = _book_greeks(xp, sp, plan, live, spot, t, plan.vols[k])
-                value = float(g["price"][0]) if live else 0.0
-            hedge_value = 0.0
-            h_opt = plan.hedge_option
-            units = float(state["hedge_units"][0])
-            if h_opt is not None and not final:
-                gh = _KERNEL(
-                    xp,
-                    sp,
-                    spot,
-                    h_opt.strike,
-                    h_opt.expiry - t,
-                    plan.hedge_option_vols[k],
-                    plan.rate,
-                    plan.div,
-                    1.0 if h_opt.call else -1.0,
-                )
-                hedge_value = units * h_opt.multiplier * float(gh["price"][0])
-                for name in ("delta", "gamma", "vega", "theta"):
-                    g[name] = g[name] + units * h_opt.multiplier * gh[name]
-            last = rows[-1] if rows else None
-            holding, cash, cost_total = float(state["holding"][0]), float(state["cash"][0]), float(state["costs"][0])
-            pnl = cash + holding * s + value + hedge_value
-            r = {
-                "time": t, "spot": s, "option_value": value, "hedge_option_units": units,
-                "delta": float(g["delta"][0]), "gamma": float(g["gamma"][0]), "vega": float(g["vega"][0]), "theta": float(g["theta"][0]),
-                "holding": holding, "trade": holding - (last["holding"] if last else 0.0),
-                "cost": cost_total - (last["_costs"] if last else 0.0), "cash": cash, "pnl": pnl, "_costs": cost_total,
-            }  # fmt: skip
-            if last is None:
-                r.update(step_pnl=pnl, delta_pnl=0.0, gamma_pnl=0.0, theta_pnl=0.0, vega_pnl=0.0, carry=0.0)
-            else:
-                ds, dt = s - last["spot"], t - last["time"]
-                dvol = float(np.mean(plan.vols[k] - plan.vols[k - 1]))
-                held = last["holding"]
-                r.update(
-                    step_pnl=pnl - last["pnl"],
-                    delta_pnl=(last["delta"] + held) * ds,
-                    gamma_pnl=0.5 * last["gamma"] * ds * ds,
-                    theta_pnl=last["theta"] * dt,
-                    vega_pnl=last["vega"] * dvol,
-                    carry=last["cash"] * math.expm1(plan.rate * dt) + held * last["spot"] * math.expm1(plan.div * dt),
-                )
-            r["residual"] = r["step_pnl"] - (r["delta_pnl"] + r["gamma_pnl"] + r["theta_pnl"] + r["vega_pnl"] + r["carry"] - r["cost"])
-            rows.append(r)
-
-        run(bk, plan, row, 1, np.float64, record=record)
-        frame = pd.DataFrame(rows).drop(columns="_costs")
-        return frame.set_index("time")
+        return ledger(self._plan, self._prices, path, self.n_paths)

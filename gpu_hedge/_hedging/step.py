@@ -1,0 +1,235 @@
+"""One date of a hedging run: the decision (trade the hedge option, then the underlying), the accrual
+between dates (interest, dividends, settlements) and the final unwind, as functions of the previous
+:class:`~gpu_hedge._hedging.state.HedgeState` returning the next.
+
+The decision core is one pure function of per-path arrays and the date's numbers
+(:func:`decision_core`); :func:`date_step` wraps it the way a backend runs it best (jitted, the
+chunked elementwise executor, plain array calls on a cache-sized block, or the backend's own fused
+step when it has the ``"native_hedge"`` capability, see :func:`native_step`). Units: shares,
+currency, years; see :mod:`gpu_hedge._hedging.loop` for the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .._backends import Backend
+from .._types import Array
+from .book import KERNEL, book_greeks, book_value, kernel, settle
+from .engine import _round_and_limit
+from .plan import StaticPlan
+from .state import STATE, HedgeState
+from .strategies import Context, DeltaBand, Leland, NoHedge, Periodic, StaticHedge, WhalleyWilmott
+
+__all__ = ["accrue", "date_step", "decision_core", "finish", "jitted_step", "native_step"]
+
+#: a date's step: ``(state, spot, k, t, vols, hedge_vol) -> state``
+Step = Callable[[HedgeState, Array, Any, Any, Any, Any], HedgeState]
+
+
+def decision_core(plan: Any, live: tuple[int, ...], force: bool = False) -> Callable[..., dict]:
+    """The pure ``core(xp, sp, spot, *state[:7], k, t, vols, hedge_vol) -> {name: array}`` of one
+    decision date (the new values of :data:`STATE`). Only the Greeks the strategy looks at are
+    computed (delta; gamma or vega for the band and two-instrument rules). ``force``: the date an
+    option settled on (before the last date): whatever the strategy's schedule or band, the hedge (a
+    hedge option, then the shares) is rebalanced to the options still ``live``, so the settled
+    option's hedge is unwound then (with none live: closed out); NoHedge never trades."""
+    strategy, costs = plan.strategy, plan.costs
+    h_opt = plan.hedge_option
+    tau_last = max((plan.options[j].expiry for j in live), default=0.0)
+    force = force and not isinstance(strategy, NoHedge)
+    needs = ("delta",) + (("gamma",) if isinstance(strategy, WhalleyWilmott) else ())
+    if h_opt is not None:
+        needs = tuple(dict.fromkeys((*needs, "gamma", strategy.neutralise)))
+    h_kernel = kernel(tuple(dict.fromkeys(("price", "delta", "gamma", strategy.neutralise or "gamma"))))
+
+    def core(xp: Any, sp: Any, spot: Array, holding: Array, hedge_units: Array, cash: Array, paid: Array, n_trades: Array,
+             turnover: Array, limited: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # fmt: skip
+        g = book_greeks(xp, sp, plan, live, spot, t, vols, needs, hedge=True)
+        exposure, gamma = g["delta"], g.get("gamma", 0.0)
+        if h_opt is not None:
+            gh = h_kernel(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
+            per = gh[strategy.neutralise] * h_opt.multiplier
+            ok = (True if force else strategy.trades_at(xp, k)) & (per != 0)
+            target = xp.where(ok, -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), hedge_units)
+            trade_o = target - hedge_units
+            unit_price = gh["price"] * h_opt.multiplier
+            c_o = plan.option_costs(xp, trade_o, unit_price)
+            cash, paid, hedge_units = cash - trade_o * unit_price - c_o, paid + c_o, target
+            exposure = exposure + target * h_opt.multiplier * gh["delta"]
+            gamma = gamma + target * h_opt.multiplier * gh["gamma"]
+        ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
+        wanted = -exposure if force else strategy.decide(xp, ctx)
+        new, cut = _round_and_limit(xp, wanted, holding, plan.lot_size, plan.max_position)
+        trade = new - holding
+        size = xp.abs(trade)
+        notional = size * spot
+        c = costs.of_size(xp, size, spot, notional)
+        return {
+            "holding": new, "hedge_units": hedge_units, "cash": cash - (trade * spot + c), "costs": paid + c,
+            "n_trades": n_trades + xp.astype(size > 0, spot.dtype), "turnover": turnover + notional,
+            "limited": limited + xp.astype(cut, spot.dtype) if plan.max_position is not None else limited,
+        }  # fmt: skip
+
+    return core
+
+
+def date_step(
+    bk: Backend, plan: Any, live: tuple[int, ...], direct: bool = False, force: bool = False, native: Callable[..., Any] | None = None
+) -> Step:
+    """One decision date as ``step(state, spot, k, t, vols, hedge_vol) -> state``. Compiling
+    backends: one jitted function with the date's numbers traced. Others: the backend's chunked
+    elementwise executor (every operation is per path), or with ``direct`` plain array calls (a block
+    of paths already sized for the cache), where ``native(bk, plan, live, force)`` (e.g.
+    :func:`native_step`) may offer the backend's own fused step instead."""
+    core = decision_core(plan, live, force)
+    if "jit" in bk.capabilities:
+        jitted = bk.jit(lambda arrays, spot, k, t, vols, hv: core(bk.xp, bk.special, spot, *arrays, k, t, vols, hv))
+
+        def step(state: HedgeState, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> HedgeState:
+            return state._replace(**jitted(tuple(state[: len(STATE)]), spot, k, t, vols, hedge_vol))
+
+        return step
+
+    if direct:
+        fused = native(bk, plan, live, force) if native is not None else None
+        if fused is not None:
+            return fused
+
+        def step(state: HedgeState, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> HedgeState:  # type: ignore[no-redef]
+            t, vols = float(t), [float(v) for v in vols]
+            return state._replace(**core(bk.xp, bk.special, spot, *state[: len(STATE)], k, t, vols, hedge_vol))
+
+        return step
+
+    def step(state: HedgeState, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> HedgeState:  # type: ignore[no-redef]
+        t, vols = float(t), [float(v) for v in vols]
+
+        def fn(xp: Any, sp: Any, *arrays: Array) -> dict:
+            return core(xp, sp, *arrays, k, t, vols, hedge_vol)
+
+        return state._replace(**bk.elementwise(fn, [spot, *state[: len(STATE)]], STATE, spot.dtype))
+
+    return step
+
+
+@lru_cache(maxsize=32)
+def jitted_step(bk: Backend, static: StaticPlan, live: tuple[int, ...], force: bool = False) -> Step:
+    """:func:`date_step` on a compiling backend, compiled once per (backend, plan, live options)
+    rather than once per run (``hedge_simulated`` on JAX used to recompile every call)."""
+    return date_step(bk, static, live, force=force)
+
+
+def native_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = False) -> Step | None:
+    """The backend's fused delta-hedging step (capability ``"native_hedge"``, :meth:`native_hedge`:
+    the NumPy backend's Numba passes) for the common rules: delta hedging of a book of options with
+    Periodic, Leland, StaticHedge, NoHedge or DeltaBand, any :class:`Costs`, the Black-Scholes delta,
+    no lot rounding, position limit or hedge option; None otherwise (or when the backend declines,
+    e.g. without Numba). Same formulas and order of operations as :func:`decision_core`; ``force``
+    as there (a settlement date: trade to the live options' target, no band)."""
+    s = plan.strategy
+    if "native_hedge" not in bk.capabilities:
+        return None
+    if plan.hedge_option is not None or plan.lot_size is not None or plan.max_position is not None or plan.delta != "bs":
+        return None  # the fused step computes the BS delta of the shares' trade only: the rest runs ``core``
+    band: tuple[float, bool, bool] | None = None
+    if type(s) in (Periodic, Leland):
+        every = s.every
+        trades = lambda k: k % every == 0  # noqa: E731
+    elif type(s) is StaticHedge:
+        trades = lambda k: k == 0  # noqa: E731
+    elif type(s) is NoHedge:
+        trades = lambda k: False  # noqa: E731
+    elif type(s) is DeltaBand:
+        band = (float(s.width), bool(s.relative), bool(s.to_edge))
+        trades = lambda k: True  # noqa: E731
+    else:
+        return None
+    if force and type(s) is not NoHedge:
+        band = None
+        trades = lambda k: True  # noqa: E731
+    fused = bk.native_hedge(band, plan.costs)  # type: ignore[attr-defined]
+    if fused is None:
+        return None
+    r, q = plan.rate, plan.div
+
+    def step(state: HedgeState, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> HedgeState:
+        if not trades(k):
+            return state
+        legs = []
+        for j in live:
+            o, T, vol = plan.options[j], plan.options[j].expiry - float(t), float(vols[j])
+            # the scalars exactly as black_kernel computes them for a scalar expiry and vol
+            v = vol * np.sqrt(T)
+            phi = 1.0 if o.call else -1.0
+            legs.append((o.strike, (r - q + 0.5 * vol * vol) * T, v, phi, phi * np.exp(-q * T), o.units))
+        return state._replace(**fused(spot, legs, state._asdict()))
+
+    return step
+
+
+def accrue(xp: Any, plan: Any, state: HedgeState, prev: Array, spot: Array, dt: Any, settle_flags: Any, factors: Any = None) -> HedgeState:
+    """Date k > 0 before its decision: interest and dividends since the last date (``dt`` years),
+    then the options with ``settle_flags[j]`` true settle at intrinsic value. ``factors``:
+    ``(exp(rate dt), expm1(div dt))`` worked out on the host in float64 from a float ``dt`` and traced
+    (the fused simulation scan), each cast to the dtype of the array it scales as a Python float is:
+    the numbers of ``dt`` as a float."""
+    if factors is None:
+        growth = xp.exp(plan.rate * dt) if not isinstance(dt, float) else math.exp(plan.rate * dt)
+        dividend = xp.expm1(plan.div * dt) if not isinstance(dt, float) else math.expm1(plan.div * dt)
+        grows, pays = plan.rate or not isinstance(dt, float), plan.div or not isinstance(dt, float)
+
+        def scaled(a: Array, f: Any) -> Array:
+            return a * f
+    else:
+        (growth, dividend), grows, pays = factors, bool(plan.rate), bool(plan.div)
+
+        def scaled(a: Array, f: Any) -> Array:
+            return a * xp.astype(f, a.dtype)
+
+    cash, unhedged = state.cash, state.unhedged
+    if grows:
+        cash, unhedged = scaled(cash, growth), scaled(unhedged, growth)
+    if pays:
+        cash = cash + scaled(state.holding * prev, dividend)
+    for j, o in enumerate(plan.options):
+        if settle_flags[j] is False:
+            continue
+        payoff = settle(xp, o, spot) * (1.0 if settle_flags[j] is True else settle_flags[j])
+        cash, unhedged = cash + payoff, unhedged + payoff
+    return state._replace(cash=cash, unhedged=unhedged)
+
+
+def finish(
+    bk: Backend, plan: Any, state: HedgeState, live: tuple[int, ...], spot: Array, t: float, vols: Any, hedge_vol: Any, marks: Any = None
+) -> HedgeState:
+    """The last date t_n (after its accrual): the options still ``live`` are marked (``marks``, that
+    date's row of real values, or the model at ``vols``), the shares and any hedge option (at
+    ``hedge_vol``) unwound at the last price, their costs charged. Everything is cash afterwards."""
+    xp, sp = bk.xp, bk.special
+    cash, unhedged = state.cash, state.unhedged
+    if live:
+        mark = book_value(xp, sp, plan, live, spot, t, vols, marks)
+        cash, unhedged = cash + mark, unhedged + mark
+    holding = state.holding
+    c = plan.costs(xp, -holding, spot)
+    cash = cash + holding * spot - c
+    paid = state.costs + c
+    state = state._replace(
+        unhedged=unhedged, costs=paid, n_trades=state.n_trades + xp.astype(holding != 0, spot.dtype),
+        turnover=state.turnover + xp.abs(holding) * spot, holding=xp.zeros_like(holding),
+    )  # fmt: skip
+    h_opt = plan.hedge_option
+    if h_opt is not None:
+        gh = KERNEL(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
+        units = state.hedge_units
+        unit_price = gh["price"] * h_opt.multiplier
+        c_o = plan.option_costs(xp, -units, unit_price)
+        cash = cash + units * unit_price - c_o
+        state = state._replace(costs=state.costs + c_o, hedge_units=xp.zeros_like(units))
+    return state._replace(cash=cash)

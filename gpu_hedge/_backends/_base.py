@@ -31,7 +31,7 @@ class Backend(Protocol):
       does it best: chunked on a thread pool (NumPy), jitted and cached by ``key`` (JAX), whole
       arrays (CuPy). This is the one entry point the pricing layer uses to run maths. ``native``
       names a well-known kernel (``"black:bsm"``: price and first-order Greeks, regular region;
-      ``("ladder", model, pairs)``: the risk job's scenario ladder; ``"implied_vol:<model>"``;
+      ``("ladder", model, pairs)``: the risk job's scenario ladder; ``("implied_vol", model, constants)``;
       simulation steps such as ``("heston_qe", constants)``; ``"call_sign"``; the list is in
       docs/ARCHITECTURE.md) that a backend may replace by its own fused implementation of the same
       formulas (NumPy: Numba passes; CuPy: Numba CUDA kernels, both compiled from the scalar element

@@ -33,6 +33,8 @@ from ._ndtr_kernel import JIT, TAIL, TAYLOR
 
 #: no FMA contraction: arithmetic rounds as NumPy's calls do (the kernels built on these functions use it)
 PLAIN = {"error_model": "numpy", "cache": True}
+EPS = float(np.finfo(np.float64).eps)
+TINY = float(np.finfo(np.float64).tiny)
 
 _ERFCX = np.array(ERFCX_TABLE, dtype=np.float64)
 _TAYLOR = np.array(TAYLOR, dtype=np.float64)  # Phi(x) - 1/2 = x sum_n TAYLOR[n] (x^2/2)^n, |x| < 1

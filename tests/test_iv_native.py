@@ -21,7 +21,7 @@ import pytest
 import scipy.special as sc
 
 import gpu_hedge as gh
-from cpu_fallback import NumpyBackend, _erfcx_table, _iv, _ndtr
+from cpu_fallback import NumpyBackend, _erfcx_table, _iv, _iv_constants, _ndtr
 from cpu_fallback import _backend as numpy_backend
 from cpu_fallback._ndtr_kernel import ndtr_loop
 from gpu_hedge import IVStatus
@@ -30,7 +30,7 @@ from gpu_hedge._pricing.implied_vol import native_request
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # tools/ (build-time code generation) is in the checkout, not in the installed package
     sys.path.insert(0, str(ROOT))
-from tools import gen_special_tables  # noqa: E402
+from tools import gen_iv_constants, gen_special_tables  # noqa: E402
 
 EPS = 2.0**-52
 MODELS = ("bsm", "black76", "bachelier")
@@ -127,6 +127,34 @@ def _agree(model: str, args: tuple, got: tuple[np.ndarray, np.ndarray], ref: tup
     diff = np.abs(vol[ok] - ref_vol[ok])
     assert np.all(diff <= np.maximum(1e-13 * ref_vol[ok], 10 * sensitivity))
     return float(np.max(diff / ref_vol[ok]))
+
+
+def test_the_compiled_constants_are_the_generators_output() -> None:
+    """cpu_fallback/_iv_constants.py is tools/gen_iv_constants.py's output for the pricing layer's
+    constants as they are now (a change there without regenerating fails here), and holds exactly
+    what each model's native request sends."""
+    families = gen_iv_constants.requests()
+    assert gen_iv_constants.source(families) == open(_iv_constants.__file__).read()
+    for model in MODELS:
+        assert native_request(model)[2] == (_iv_constants.BACHELIER if model == "bachelier" else _iv_constants.LOGNORMAL)
+    assert _iv.REGENERATE == f"python tools/{Path(gen_iv_constants.__file__).name}" == gen_iv_constants.COMMAND
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_request_with_other_constants_is_refused(model: str) -> None:
+    """A stale _iv_constants.py never computes with constants other than the request's: the backend
+    refuses, naming the differing constants and the regeneration command."""
+    _, name, constants = native_request(model)
+    changed = tuple((k, v * (1 + 1e-15) if k == "converged" else v) for k, v in constants)
+    with pytest.raises(RuntimeError, match=r"converged\).*python tools/gen_iv_constants\.py"):
+        numpy_backend.native_kernel(("implied_vol", name, changed), NAMES, "float64")
+    table = "far_num" if model == "bachelier" else "asymptotic"
+    changed = tuple((k, v[:-1] if k == table else v) for k, v in constants)
+    with pytest.raises(RuntimeError, match=table):
+        numpy_backend.native_kernel(("implied_vol", name, changed), NAMES, "float64")
+    with pytest.raises(RuntimeError, match="vol_tol"):
+        numpy_backend.native_kernel(("implied_vol", name, tuple(p for p in constants if p[0] != "vol_tol")), NAMES, "float64")
+    assert numpy_backend.native_kernel(("implied_vol", name, tuple(reversed(constants))), NAMES, "float64") is not None
 
 
 def test_the_native_kernels_are_offered() -> None:

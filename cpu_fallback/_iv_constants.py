@@ -64,8 +64,8 @@ FAR_DEN = (1.0, -0.6635646938, 0.14528712196, -0.010472855461)
 NEAR_NUM = (9.4883409779, -9.6320903635, 0.58556997323, 2.1464093351)
 NEAR_DEN = (1.0, -0.65174820867, -1.5120247828, -6.6437847132e-05)
 
-#: bsm, black76: the request's constants
-LOGNORMAL = (
+#: the pairs every family's request starts with
+COMMON = (
     ("status_ok", STATUS_OK),
     ("status_below_intrinsic", STATUS_BELOW_INTRINSIC),
     ("status_above_max", STATUS_ABOVE_MAX),
@@ -77,6 +77,10 @@ LOGNORMAL = (
     ("inv_sqrt2", INV_SQRT2),
     ("converged", CONVERGED),
     ("vol_tol", VOL_TOL),
+)
+
+#: bsm, black76: the request's constants
+LOGNORMAL = COMMON + (
     ("x_max", X_MAX),
     ("s_min", S_MIN),
     ("s_max", S_MAX),
@@ -91,18 +95,7 @@ LOGNORMAL = (
 )
 
 #: bachelier: the request's constants
-BACHELIER = (
-    ("status_ok", STATUS_OK),
-    ("status_below_intrinsic", STATUS_BELOW_INTRINSIC),
-    ("status_above_max", STATUS_ABOVE_MAX),
-    ("status_not_identifiable", STATUS_NOT_IDENTIFIABLE),
-    ("status_invalid_input", STATUS_INVALID_INPUT),
-    ("sqrt_2pi", SQRT_2PI),
-    ("inv_sqrt_2pi", INV_SQRT_2PI),
-    ("sqrt_pi_over_2", SQRT_PI_OVER_2),
-    ("inv_sqrt2", INV_SQRT2),
-    ("converged", CONVERGED),
-    ("vol_tol", VOL_TOL),
+BACHELIER = COMMON + (
     ("near", NEAR),
     ("far_num", FAR_NUM),
     ("far_den", FAR_DEN),

@@ -83,9 +83,19 @@ def source(families: dict[str, tuple[tuple[str, Any], ...]]) -> str:
         "# fmt: off",
     ]
     lines += [f"{name.upper()} = {_literal(value)}" for name, value in values.items()]
+    # the pairs every family sends first, in the same order, written once
+    names = [[name for name, _ in constants] for constants in families.values()]
+    n_common = next((i for i, group in enumerate(zip(*names, strict=False)) if len(set(group)) > 1), min(map(len, names)))
+    if len(families) > 1 and n_common:
+        lines += ["", "#: the pairs every family's request starts with", "COMMON = ("]
+        lines += [f'    ("{name}", {name.upper()}),' for name in names[0][:n_common]]
+        lines.append(")")
+    else:
+        n_common = 0
     for family, constants in families.items():
-        lines += ["", f"#: {', '.join(FAMILIES.get(family, (family.lower(),)))}: the request's constants", f"{family} = ("]
-        lines += [f'    ("{name}", {name.upper()}),' for name, _ in constants]
+        lines += ["", f"#: {', '.join(FAMILIES.get(family, (family.lower(),)))}: the request's constants"]
+        lines.append(f"{family} = {'COMMON + ' if n_common else ''}(")
+        lines += [f'    ("{name}", {name.upper()}),' for name, _ in constants[n_common:]]
         lines.append(")")
     return "\n".join([*lines, "# fmt: on", ""])
 

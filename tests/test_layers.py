@@ -86,10 +86,16 @@ def test_only_the_backend_layer_imports_backends() -> None:
     assert not bad, "only gpu_hedge/_backends may import a backend:\n" + "\n".join(sorted(set(bad)))
 
 
+def _is_name_literal(node: ast.AST) -> bool:
+    """A backend's name as a literal, or a tuple / list / set literal holding one."""
+    if isinstance(node, ast.Constant):
+        return node.value in NAMES
+    return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(_is_name_literal(e) for e in node.elts)
+
+
 def _names_backend(node: ast.AST) -> bool:
     if isinstance(node, ast.Compare):
-        sides = [node.left, *node.comparators]
-        return any(isinstance(s, ast.Constant) and s.value in NAMES for s in sides)
+        return any(_is_name_literal(s) for s in [node.left, *node.comparators])
     if isinstance(node, ast.Call):
         fn = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         return fn == "get_backend" and any(isinstance(a, ast.Constant) and a.value in NAMES for a in node.args)
@@ -155,7 +161,9 @@ def test_the_checks_see_real_imports() -> None:
     assert any(i == "gpu_hedge._backends._base" for i, _ in _imports("gpu_hedge._backends", True))
     assert _names_backend(ast.parse('bk.name == "numpy"').body[0].value)
     assert _names_backend(ast.parse('get_backend("jax")').body[0].value)
+    assert _names_backend(ast.parse('array_backend(x) in ("cupy", "jax")').body[0].value)
     assert not _names_backend(ast.parse("get_backend(name)").body[0].value)
+    assert not _names_backend(ast.parse('kind in ("call", "put")').body[0].value)
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -25,6 +25,7 @@ __all__ = [
     "array_backend",
     "available_backends",
     "backend_with",
+    "device_array_kind",
     "get_backend",
     "host_backend",
     "kernel_cache_dir",
@@ -199,6 +200,14 @@ def array_backend(x: Any) -> str | None:
     if is_jax_array(x):
         return "jax"
     return None
+
+
+def device_array_kind(x: Any) -> str | None:
+    """The backend name of ``x`` when it is a device array (CuPy, JAX: its backend's own, converted only
+    through the host), None for host data (NumPy arrays, scalars, lists). Domain code uses this to
+    tell the two apart, and compares the result with ``bk.name``, never with a literal name."""
+    kind = array_backend(x)
+    return None if kind in (None, "numpy") else kind
 
 
 def to_numpy(x: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backends import array_backend, to_numpy
+from .._backends import device_array_kind, to_numpy
 
 MODELS = ("bsm", "black76", "bachelier")
 _CALL_WORDS = {"call": True, "c": True, "put": False, "p": False}
@@ -76,7 +76,7 @@ def _first_bad(
 
 def _stated(x: Any) -> np.ndarray | None:
     """What the user wrote, when conversion changed it (timedeltas, object arrays), for messages."""
-    if array_backend(x) in ("cupy", "jax"):
+    if device_array_kind(x) is not None:
         return None
     arr = np.asarray(x)
     return arr if arr.dtype.kind in "mO" else None
@@ -204,8 +204,8 @@ def to_phi(call: Any, dtype: np.dtype, bk: Any) -> Any:
         if key not in _CALL_WORDS:
             raise ValueError(f"call = {call!r} is not an option type; use True/False or 'call'/'put'/'C'/'P'")
         return 1.0 if _CALL_WORDS[key] else -1.0
-    if array_backend(call) in ("cupy", "jax"):
-        if array_backend(call) != bk.name:
+    if (kind := device_array_kind(call)) is not None:
+        if kind != bk.name:
             call = to_numpy(call)  # another device's array: through the host
         else:
             if call.dtype != bk.xp.bool:
@@ -231,8 +231,8 @@ def to_phi(call: Any, dtype: np.dtype, bk: Any) -> Any:
 
 def to_device_or_host(bk: Any, name: str, x: Any) -> Any:
     """``x`` as ``bk``'s own array if it is one (real numeric dtype, else refused), else as :func:`host_numbers`."""
-    kind = array_backend(x)
-    if kind in ("cupy", "jax"):
+    kind = device_array_kind(x)
+    if kind is not None:
         if kind == bk.name:
             k = x.dtype.kind
             if k not in "fiu":

@@ -32,11 +32,11 @@ __all__ = [
 
 def namespace(*arrays: Any) -> Any:
     """The array namespace of the arguments: their backend's (JAX, CuPy) when one is a device array, else NumPy."""
-    from gpu_hedge._backends import array_backend, get_backend
+    from gpu_hedge._backends import device_array_kind, get_backend
 
     for x in arrays:
-        kind = array_backend(x)
-        if kind in ("cupy", "jax"):
+        kind = device_array_kind(x)
+        if kind is not None:
             return get_backend(kind).xp
     return np
 

@@ -260,24 +260,21 @@ class NumpyBackend:
         return list(_pool(threads).map(one, starts))
 
     @staticmethod
-    def native_hedge(band: tuple[float, bool, bool] | None, costs: Any) -> Callable[..., dict[str, np.ndarray]] | None:
-        """The fused step of one delta-hedging date (:func:`cpu_fallback._hedge.hedge_step`), or None
-        without Numba (or with ``GPU_HEDGE_NUMBA=0``): ``step(spot, legs, state) -> {holding, cash,
-        costs, n_trades, turnover}`` (new float64 arrays of the block's paths) trading the shares
-        towards minus the book's Black-Scholes-Merton delta, inside ``band = (width, relative,
-        to_edge)`` holding; ``legs`` one ``(strike, c, v, phi, scale, units)`` per live option
-        (:func:`cpu_fallback._hedge.book_delta`), ``state`` the current arrays by those names,
-        ``costs`` a ``gpu_hedge.Costs``."""
+    def native_hedge(band: tuple[float, bool, bool] | None, costs: Any) -> Callable[..., tuple[np.ndarray, ...]] | None:
+        """The fused step of one delta-hedging date (:func:`cpu_fallback._hedge.make_step`), or None
+        without Numba (or with ``GPU_HEDGE_NUMBA=0``): ``step(spot, legs, holding, cash, costs,
+        n_trades, turnover) -> (holding, cash, costs, n_trades, turnover)`` (new float64 arrays of the
+        block's paths) trading the shares towards minus the book's Black-Scholes-Merton delta, inside
+        ``band = (width, relative, to_edge)`` holding; ``legs`` one ``(strike, c, v, phi, scale,
+        units)`` per live option (:func:`cpu_fallback._hedge.book_delta`), ``costs`` a
+        ``gpu_hedge.Costs``."""
         from ._ndtr import _loop
 
         if not _loop():
             return None
         from . import _hedge
 
-        def step(spot: np.ndarray, legs: list[tuple[float, ...]], state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            return _hedge.hedge_step(spot, legs, state, band, costs)
-
-        return step
+        return _hedge.make_step(band, costs)
 
     def __repr__(self) -> str:
         return f"NumpyBackend(chunk={self.chunk}, threads={self.threads})"

@@ -14,7 +14,7 @@ costs, trade count and turnover. The generic step stays the reference: results a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -95,29 +95,28 @@ def book_delta(spot: np.ndarray, legs: list[tuple[float, ...]]) -> np.ndarray:
     return exposure
 
 
-def trade(
-    exposure: np.ndarray, spot: np.ndarray, state: Mapping[str, np.ndarray], band: tuple[float, bool, bool] | None, costs: Any
-) -> dict[str, np.ndarray]:
-    """The date's trades towards ``-exposure`` (inside ``band = (width, relative, to_edge)``: hold)
-    and the new holding, cash, costs, n_trades and turnover (new arrays; ``state`` is not changed)."""
-    n = spot.shape[0]
-    out = {name: np.empty(n) for name in ("holding", "cash", "costs", "n_trades", "turnover")}
+def make_step(band: tuple[float, bool, bool] | None, costs: Any) -> Callable[..., tuple[np.ndarray, ...]]:
+    """One decision date for a block of paths, the rule's numbers bound once per run:
+    ``step(spot, legs, holding, cash, costs, n_trades, turnover) -> (holding, cash, costs, n_trades,
+    turnover)`` (new float64 arrays; the inputs are not changed): the book's delta over ``legs``
+    (:func:`book_delta`; no legs, every option settled: 0) and the trades towards ``-delta`` (inside
+    ``band = (width, relative, to_edge)``: hold) with ``costs`` (a ``gpu_hedge.Costs``) charged.
+    A few Python operations per date only: the blocks run on threads, and the GIL-held work is what
+    two threads share."""
     width, relative, to_edge = band if band is not None else (0.0, False, False)
-    ticket = bool(costs.per_trade or costs.per_share or costs.min_per_trade)
-    _trade(
-        exposure, spot, state["holding"], state["cash"], state["costs"], state["n_trades"], state["turnover"],
+    numbers = (
         float(width), bool(relative), bool(to_edge), band is not None,
         float(costs.proportional), float(costs.per_trade), float(costs.per_share), float(costs.min_per_trade),
-        float(costs.impact), float(costs.adv), ticket,
-        out["holding"], out["cash"], out["costs"], out["n_trades"], out["turnover"],
+        float(costs.impact), float(costs.adv), bool(costs.per_trade or costs.per_share or costs.min_per_trade),
     )  # fmt: skip
-    return out
+    empty = np.empty
 
+    def step(spot: np.ndarray, legs: list[tuple[float, ...]], holding: np.ndarray, cash: np.ndarray, paid: np.ndarray,
+             n_trades: np.ndarray, turnover: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+        n = spot.shape[0]
+        exposure = book_delta(spot, legs)
+        out = (empty(n), empty(n), empty(n), empty(n), empty(n))
+        _trade(exposure, spot, holding, cash, paid, n_trades, turnover, *numbers, *out)
+        return out
 
-def hedge_step(
-    spot: np.ndarray, legs: list[tuple[float, ...]], state: Mapping[str, np.ndarray], band: tuple[float, bool, bool] | None, costs: Any
-) -> dict[str, np.ndarray]:
-    """One decision date for a block of paths: the book's delta over ``legs`` (:func:`book_delta`;
-    no legs, every option settled: 0) and :func:`trade` towards ``-delta``."""
-    exposure = book_delta(spot, legs) if legs else np.zeros(spot.shape[0])
-    return trade(exposure, spot, state, band, costs)
+    return step

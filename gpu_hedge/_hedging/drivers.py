@@ -49,14 +49,20 @@ def run(
     prev = spot
     steps: dict[tuple[tuple[int, ...], bool], Callable[..., Any]] = {}
     jit = "jit" in bk.capabilities
+    # the dates' numbers as Python floats once, and the settlement dates as a set: the per-date Python
+    # work is what a backend's path-block threads share under the GIL
+    t_list, settles = [float(t) for t in times], frozenset(plan.settle_at)
+    no_settlement = [False] * len(plan.options)
     for k in range(n_times):
-        t = float(times[k])
+        t = t_list[k]
         force = False
         if k > 0:
             spot = row(k)
-            state = accrue(xp, plan, state, prev, spot, t - float(times[k - 1]), [s == k for s in plan.settle_at])
-            force = k in plan.settle_at  # an option settled: the hedge is rebalanced to what is left
-            live = tuple(j for j in live if plan.settle_at[j] != k)
+            force = k in settles  # an option settled: the hedge is rebalanced to what is left
+            flags = [s == k for s in plan.settle_at] if force else no_settlement
+            state = accrue(xp, plan, state, prev, spot, t - t_list[k - 1], flags)
+            if force:
+                live = tuple(j for j in live if plan.settle_at[j] != k)
         if k < n_times - 1:
             hv = plan.hedge_option_vols[k] if plan.hedge_option_vols is not None else 0.0
             key = (live, force)

@@ -165,10 +165,12 @@ def native_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = Fal
         for j in live:
             o, T, vol = plan.options[j], plan.options[j].expiry - float(t), float(vols[j])
             # the scalars exactly as black_kernel computes them for a scalar expiry and vol
-            v = vol * np.sqrt(T)
+            v = vol * math.sqrt(T)  # correctly rounded, as np.sqrt
             phi = 1.0 if o.call else -1.0
             legs.append((o.strike, (r - q + 0.5 * vol * vol) * T, v, phi, phi * np.exp(-q * T), o.units))
-        return state._replace(**fused(spot, legs, state._asdict()))
+        holding, cash, paid, n_trades, turnover = fused(spot, legs, state.holding, state.cash, state.costs, state.n_trades, state.turnover)
+        # built field by field: a date's Python work is what the blocks' threads share under the GIL
+        return HedgeState(holding, state.hedge_units, cash, paid, n_trades, turnover, state.limited, state.unhedged, state.premium)
 
     return step
 
@@ -192,6 +194,8 @@ def accrue(xp: Any, plan: Any, state: HedgeState, prev: Array, spot: Array, dt: 
         def scaled(a: Array, f: Any) -> Array:
             return a * xp.astype(f, a.dtype)
 
+    if not (grows or pays or any(f is not False for f in settle_flags)):
+        return state  # nothing accrues between these dates
     cash, unhedged = state.cash, state.unhedged
     if grows:
         cash, unhedged = scaled(cash, growth), scaled(unhedged, growth)

@@ -1,5 +1,6 @@
 """Market data: one row per underlying (spot, flat vol, rate, dividend yield), read and checked into
-a :class:`Market`, optionally with vol grids per underlying (:mod:`gpu_hedge._book.vol_grid`).
+a :class:`Market`, optionally with a vol surface per underlying: a grid (:mod:`gpu_hedge._book.vol_grid`)
+or a fitted surface's group, and the stickiness of scenario vols (:mod:`gpu_hedge._book.fitted_surface`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .fitted_surface import check_sticky, log_strike_slope, read_vol_surface
 from .sources import BookError, read_frame
-from .vol_grid import VolSurface, read_surfaces
 
 __all__ = ["MARKET_COLUMNS", "Market", "read_market"]
 
@@ -27,26 +28,60 @@ class Market:
     vol: np.ndarray
     rate: np.ndarray
     div: np.ndarray
-    surfaces: dict[int, VolSurface] | None = None  # by underlying position in ``names``
+    surfaces: dict[int, Any] | None = None  # by underlying position in ``names``: (strike, tau) -> vol
+    sticky: str = "strike"  # how surface vols move with spot in scenarios: "strike" or "moneyness"
 
     @property
     def size(self) -> int:
         return len(self.names)
+
+    @property
+    def smile(self) -> bool:
+        """Whether any underlying has a vol surface (the job then writes ``vol`` and shadow deltas)."""
+        return bool(self.surfaces)
+
+    def on_surface(self, code: np.ndarray) -> np.ndarray:
+        """Whether each row's underlying has a vol surface."""
+        return np.isin(code, np.fromiter((self.surfaces or {}).keys(), dtype=np.int64))
 
     def vol_for(self, code: np.ndarray, strike: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """The market vol of each row: its underlying's surface at (tau, strike) where it has one,
         else the underlying's flat ``vol``. Rows with code < 0 get NaN."""
         out = np.where(code >= 0, self.vol[np.maximum(code, 0)], np.nan)
         for u, surface in (self.surfaces or {}).items():
-            rows = np.flatnonzero(code == u)
+            rows = np.flatnonzero((code == u) & (strike > 0) & (tau > 0) & np.isfinite(strike) & np.isfinite(tau))
+            out[code == u] = np.nan  # invalid strikes or expiries (those rows are set aside)
             if rows.size:
                 out[rows] = surface(strike[rows], tau[rows])
         return out
 
+    def moved_vol(self, code: np.ndarray, strike: np.ndarray, tau: np.ndarray, vol: np.ndarray, on: np.ndarray, shock: float) -> np.ndarray:
+        """Each row's vol after a relative spot move ``shock``: under sticky moneyness the surface
+        re-read at ``K / (1 + shock)`` for rows ``on`` a surface; otherwise ``vol`` unchanged."""
+        if self.sticky != "moneyness" or not shock or not on.any():
+            return vol
+        out = vol.copy()
+        out[on] = self.vol_for(code[on], strike[on] / (1.0 + shock), tau[on])
+        return out
 
-def read_market(market: Any, vol_surface: Any = None) -> Market:
+    def vol_slope_spot(self, code: np.ndarray, strike: np.ndarray, tau: np.ndarray, on: np.ndarray, spot: np.ndarray) -> np.ndarray:
+        """``d sigma / d S`` of each row under the stickiness: 0 under sticky strike and off the
+        surfaces; under sticky moneyness ``-(d sigma / d ln K) / S`` (:func:`log_strike_slope`)."""
+        out = np.zeros(strike.shape)
+        if self.sticky != "moneyness":
+            return out
+        for u, surface in (self.surfaces or {}).items():
+            rows = np.flatnonzero(on & (code == u))
+            if rows.size:
+                out[rows] = -log_strike_slope(surface, strike[rows], tau[rows]) / spot[rows]
+        return out
+
+
+def read_market(market: Any, vol_surface: Any = None, sticky: str = "strike") -> Market:
     """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row;
-    ``vol_surface`` (optional, see :func:`read_surfaces`) gives some underlyings a vol grid."""
+    ``vol_surface`` (optional: a vol grid or a fitted surface, see :func:`read_vol_surface`) gives
+    some underlyings a surface; ``sticky`` (``"strike"`` or ``"moneyness"``) how it moves with spot."""
+    sticky = check_sticky(sticky)
     df = read_frame(market, "market")
     missing = [c for c in MARKET_COLUMNS if c not in df.columns]
     unknown = [c for c in df.columns if c not in MARKET_COLUMNS]
@@ -68,5 +103,5 @@ def read_market(market: Any, vol_surface: Any = None) -> Market:
             raise BookError(f"market data: {col} = {df[col].iloc[i : i + 1].tolist()[0]!r} for underlying {names.iloc[i]!r} must be {rule}")
         out[col] = v
     index = pd.Index(names)
-    surfaces = read_surfaces(vol_surface, index) if vol_surface is not None else None
-    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces)
+    surfaces = read_vol_surface(vol_surface, index) if vol_surface is not None else None
+    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces, sticky)

@@ -25,20 +25,28 @@ from .batches import device_size, pad
 from .book_schema import check_book_columns, check_book_types
 from .ids import book_ids, duplicate_error, duplicate_ids
 from .market import Market
-from .reductions import GREEKS, SUMS, PartResult, greek_sums, ladder_sums
-from .scenarios import Scenarios
+from .reductions import GREEKS, PartResult, greek_sums, ladder_sums, sum_names
+from .scenarios import Scenarios, spot_shocks
 from .sources import CSV_BLOCK, BookError, read_file
 from .validation import validate
 
-__all__ = ["DEDUPE_BELOW", "EMPTY_POSITIONS", "POSITION_COLUMNS", "BookInput", "contracts", "is_text_file", "open_book",
-           "process_partition", "read_partitions"]  # fmt: skip
+__all__ = ["DEDUPE_BELOW", "EMPTY_POSITIONS", "POSITION_COLUMNS", "SMILE_POSITION_COLUMNS", "BookInput", "contracts", "empty_positions",
+           "is_text_file", "open_book", "process_partition", "read_partitions"]  # fmt: skip
 
 POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
                     "position_theta", "position_rho")  # fmt: skip
+#: the positions columns of a run with a vol surface: the row's vol, and the shadow delta after delta
+SMILE_POSITION_COLUMNS = ("position_id", "underlying", "vol", "price", "delta", "shadow_delta", *GREEKS[2:], "value", "position_delta",
+                          "position_shadow_delta", "position_gamma", "position_vega", "position_theta", "position_rho")  # fmt: skip
+
+
+def empty_positions(columns: Sequence[str] = POSITION_COLUMNS) -> pa.Table:
+    """A positions table without rows."""
+    return pa.table({c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in columns})
+
+
 #: the positions table of a partition without positions (or whose positions are not kept)
-EMPTY_POSITIONS = pa.table(
-    {c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in POSITION_COLUMNS}
-)
+EMPTY_POSITIONS = empty_positions()
 #: price each distinct contract once when the partition has at most this fraction of distinct ones
 DEDUPE_BELOW = 0.8
 
@@ -166,22 +174,27 @@ def process_partition(
     bk = get_backend(backend)
     chk = validate(frame.reset_index(drop=True), market, valuation_date, first_row, duplicates, text_ok)
     n_u = market.size
-    sums = np.zeros((len(SUMS), n_u))
+    smile = market.smile  # a vol surface: the rows' vols and shadow deltas are written, scenario vols may move
+    sums = np.zeros((len(sum_names(smile)), n_u))
     ladder = np.zeros((scenarios.size if scenarios else 0, n_u))
     n = chk.strike.size
-    positions = EMPTY_POSITIONS
+    positions = empty_positions(SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS)
     if n:
         # Positions in the same contract (underlying, strike, expiry, type, vol, model) have the same
         # per-unit Greeks and scenario values: price each contract once with its netted weight.
-        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model)
+        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model) + ((chk.on_surface,) if smile else ())
         inverse, first = contracts(rows, dedupe_below)
-        codes, strike, tau, vol, phi, model_code = (a[first] for a in rows) if first is not None else rows
+        picked = [a[first] for a in rows] if first is not None else list(rows)
+        codes, strike, tau, vol, phi, model_code = picked[:6]
         weight = np.bincount(inverse, weights=chk.weight) if first is not None else chk.weight
         n_c = strike.size
         spot, rate, div = market.spot[codes], market.rate[codes], market.div[codes]
         unit = {name: np.empty(n_c) for name in GREEKS} if keep_positions else {}
         dt = getattr(bk.xp, dtype)
         pairs = scenarios.pairs() if scenarios is not None else []
+        slope = market.vol_slope_spot(codes, strike, tau, picked[6], spot) if smile else None  # d sigma / d S per contract
+        moving = smile and market.sticky == "moneyness" and bool(pairs) and bool(picked[6].any())
+        moved = [market.moved_vol(codes, strike, tau, vol, picked[6], ds) for ds in spot_shocks(pairs)] if moving else []
         sums[0] = np.bincount(chk.und_code, minlength=n_u)
         for model, mask in (("bsm", model_code == 0), ("black76", model_code == 1)):
             m = int(mask.sum())
@@ -194,24 +207,29 @@ def process_partition(
                                                                  (1.0, 1.0, 1.0, 0.2, 0.0, 0.0, 1.0, 0.0, 0), strict=True)]  # fmt: skip
             args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
             w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
-            out, part = greek_sums(bk, model, args, w, c, n_u, dt)
+            dev_slope = bk.asarray(pad(slope[sel], size, 0.0), dtype=dtype) if slope is not None else None
+            out, part = greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
             sums[1:] += part  # on the device
             if keep_positions:
                 for name in GREEKS:
                     unit[name][sel] = to_numpy(out[name])[:m]
             if pairs:
-                ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt)
+                dev_moved = [bk.asarray(pad(v[sel], size, 0.2), dtype=dtype) for v in moved] if moving else None
+                ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
+        if keep_positions and smile:
+            unit["shadow_delta"] = unit["delta"] + unit["vega"] * slope
         greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit
         weight = chk.weight
         per = {name: greeks[name] * weight for name in greeks}
         if keep_positions:
-            positions = pa.table(
-                {
-                    "position_id": pa.array(chk.position_id.to_numpy()).cast(pa.string()),
-                    "underlying": chk.underlying.to_numpy(),
-                    **greeks,
-                    "value": per["price"],
-                    **{f"position_{name}": per[name] for name in ("delta", "gamma", "vega", "theta", "rho")},
-                }
-            )
+            table = {
+                "position_id": pa.array(chk.position_id.to_numpy()).cast(pa.string()),
+                "underlying": chk.underlying.to_numpy(),
+                **({"vol": chk.vol} if smile else {}),
+                **greeks,
+                "value": per["price"],
+                **{f"position_{name}": per[name] for name in ("delta", "shadow_delta", "gamma", "vega", "theta", "rho") if name in per},
+            }
+            columns = SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS
+            positions = pa.table({c: table[c] for c in columns})
     return PartResult(index, len(frame), positions, chk.invalid, sums, ladder, time.perf_counter() - t0)

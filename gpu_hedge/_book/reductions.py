@@ -25,11 +25,18 @@ from .._pricing.black_scholes import black_kernel
 from .market import Market
 from .scenarios import Scenarios, ladder_kernel
 
-__all__ = ["GREEKS", "SUMS", "PartResult", "by_underlying_frame", "greek_sums", "ladder_frame", "ladder_sums", "segment_sum",
-           "total"]  # fmt: skip
+__all__ = ["GREEKS", "SMILE_SUMS", "SUMS", "PartResult", "by_underlying_frame", "greek_sums", "ladder_frame", "ladder_sums",
+           "segment_sum", "sum_names", "total"]  # fmt: skip
 
 GREEKS = FIRST_ORDER
 SUMS = ("positions", "value", "delta", "gamma", "vega", "theta", "rho")
+#: the sums of a run with a vol surface: the shadow delta too (:mod:`gpu_hedge._book.fitted_surface`)
+SMILE_SUMS = (*SUMS, "shadow_delta")
+
+
+def sum_names(smile: bool) -> tuple[str, ...]:
+    """The rows of a partition's ``sums``: :data:`SMILE_SUMS` with a vol surface, else :data:`SUMS`."""
+    return SMILE_SUMS if smile else SUMS
 
 
 @dataclass
@@ -54,10 +61,10 @@ class PartResult:
         )  # fmt: skip
 
 
-def total(parts: Iterable[PartResult], n_u: int, n_scenarios: int) -> tuple[np.ndarray, np.ndarray]:
+def total(parts: Iterable[PartResult], n_u: int, n_scenarios: int, n_sums: int = len(SUMS)) -> tuple[np.ndarray, np.ndarray]:
     """``(sums, ladder)`` over ``parts``, added in the order given (partition order: the same float
-    sums whoever computed each partition)."""
-    sums = np.zeros((len(SUMS), n_u))
+    sums whoever computed each partition); ``n_sums`` rows of sums (:func:`sum_names`)."""
+    sums = np.zeros((n_sums, n_u))
     ladder = np.zeros((n_scenarios, n_u))
     for p in parts:
         sums += p.sums
@@ -70,18 +77,30 @@ def segment_sum(bk: Backend, codes: Any, values: Any, n: int) -> np.ndarray:
     return np.asarray(to_numpy(bk.segment_sum(codes, values, n)), dtype=np.float64)
 
 
-def greek_sums(bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any) -> tuple[dict[str, Any], np.ndarray]:
+def greek_sums(
+    bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any, slope: Any = None
+) -> tuple[dict[str, Any], np.ndarray]:
     """All :data:`GREEKS` of one model's rows (``args`` = S, K, T, vol, r, q, phi on the device) and
-    their weighted sums per underlying code, ``(len(GREEKS), n_u)`` on the host."""
+    their weighted sums per underlying code, ``(len(GREEKS), n_u)`` on the host; with ``slope``
+    (d sigma / d S per row, on the device) one more row, the shadow delta ``delta + vega x slope``."""
     out = bk.elementwise(black_kernel(model, GREEKS, regular_only=True), args, GREEKS, dt, key=("risk", model), native=f"black:{model}")
-    return out, np.stack([segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS])
+    rows = [segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS]
+    if slope is not None:
+        rows.append(segment_sum(bk, c, (out["delta"] + out["vega"] * slope) * w, n_u))
+    return out, np.stack(rows)
 
 
 def ladder_sums(
-    bk: Backend, model: str, pairs: list[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any
-) -> np.ndarray:
-    """Weighted scenario P&L per underlying code, ``(len(pairs), n_u)`` on the host (:func:`ladder_kernel`)."""
+    bk: Backend, model: str, pairs: list[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
+    moved: list[Any] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Weighted scenario P&L per underlying code, ``(len(pairs), n_u)`` on the host (:func:`ladder_kernel`);
+    ``moved``: each row's vol after each distinct spot shock (sticky moneyness), on the device."""
     names = tuple(f"s{j}" for j in range(len(pairs)))
+    if moved is not None:
+        key = ("ladder-moving", model, tuple(pairs))
+        pnl = bk.elementwise(ladder_kernel(model, pairs, moving=True), [*args, w, *moved], names, dt, key=key)
+        return np.stack([segment_sum(bk, c, pnl[name], n_u) for name in names])
     key = ("ladder", model, tuple(pairs))
     pnl = bk.elementwise(ladder_kernel(model, pairs), [*args, w], names, dt, key=key, native=key)
     return np.stack([segment_sum(bk, c, pnl[name], n_u) for name in names])
@@ -89,14 +108,22 @@ def ladder_sums(
 
 def by_underlying_frame(sums: np.ndarray, market: Market) -> pd.DataFrame:
     """The per-underlying table from :data:`SUMS` rows: counts, value and position Greeks plus the desk
-    conventions, for underlyings that hold positions."""
-    by = pd.DataFrame({name: sums[i] for i, name in enumerate(SUMS)}, index=pd.Index(market.names, name="underlying"))
+    conventions, for underlyings that hold positions; with the shadow delta row (:data:`SMILE_SUMS`)
+    also ``shadow_delta`` after ``delta`` and ``dollar_shadow_delta`` after ``dollar_delta``."""
+    names = SMILE_SUMS if sums.shape[0] == len(SMILE_SUMS) else SUMS
+    by = pd.DataFrame({name: sums[i] for i, name in enumerate(names)}, index=pd.Index(market.names, name="underlying"))
     by["positions"] = by["positions"].astype(np.int64)
     by.insert(1, "spot", market.spot)
     by["dollar_delta"] = by["delta"] * market.spot
     by["dollar_gamma_1pct"] = by["gamma"] * market.spot**2 / 100.0
     by["vega_per_point"] = by["vega"] / 100.0
     by["theta_per_day"] = by["theta"] / 365.0
+    if "shadow_delta" in by:
+        by["dollar_shadow_delta"] = by["shadow_delta"] * market.spot
+        cols = [c for c in by.columns if c not in ("shadow_delta", "dollar_shadow_delta")]
+        for name, after in (("shadow_delta", "delta"), ("dollar_shadow_delta", "dollar_delta")):
+            cols.insert(cols.index(after) + 1, name)
+        by = by[cols]
     return by[by["positions"] > 0]
 
 

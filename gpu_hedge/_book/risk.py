@@ -59,7 +59,7 @@ from .partitions import (
     open_book,
     process_partition,
 )
-from .reductions import SUMS, PartResult, by_underlying_frame, ladder_frame, total
+from .reductions import SUMS, PartResult, by_underlying_frame, ladder_frame, sum_names, total
 from .scenarios import Scenarios, ladder_kernel
 from .sources import BookError
 from .store import MANIFEST_VERSION, PartStore, file_sha256, fingerprint, write_json, write_outputs
@@ -121,6 +121,7 @@ def risk(
     valuation_date: Any = None,
     on_invalid: str = "raise",
     vol_surface: Any = None,
+    sticky: str = "strike",
     hedges: Any = None,
     strategy: Any = None,
     costs: Any = None,
@@ -142,9 +143,17 @@ def risk(
     (``"raise"``) or puts every row of that id in ``invalid`` (``"skip"``). A numeric column stored
     as text or booleans is refused whatever ``on_invalid`` says (see :mod:`gpu_hedge._book.schema`).
 
-    ``vol_surface``: an optional long table (underlying, expiry_years, strike, vol) of full grids; a
-    position without its own vol takes its underlying's surface value (see
-    :class:`gpu_hedge._book.schema.VolSurface`), else the market's flat vol.
+    ``vol_surface``: an optional vol surface, either a long table (underlying, expiry_years, strike,
+    vol) of full grids (:class:`gpu_hedge._book.schema.VolSurface`) or a fitted surface
+    (:func:`gpu_hedge.fit_surface`'s ``VolSurface``, or a Parquet file its ``save`` wrote; the file's
+    kind is told by its metadata and columns), whose ``group`` labels name the underlyings (groups
+    naming none of them are ignored). A position without its own vol takes its underlying's surface
+    value at its strike and expiry, else the market's flat vol. ``sticky`` (``"strike"``, default, or
+    ``"moneyness"``): how surface vols move with spot in the ladder; under sticky strike a spot
+    scenario keeps vol(K, T), under sticky moneyness it re-reads vol(K S0 / S, T). With a surface the
+    positions table also has ``vol`` (each row's) and ``shadow_delta`` / ``position_shadow_delta``
+    (delta + vega x d sigma / d S under ``sticky``), and ``by_underlying`` ``shadow_delta`` and
+    ``dollar_shadow_delta``; see :mod:`gpu_hedge._book.fitted_surface`. Hedge trades follow the BS delta.
 
     Hedge trades: per underlying the book's delta (shares) against ``hedges`` (a table of
     ``underlying``, ``holding`` in shares; absent = 0) through :func:`gpu_hedge.rebalance` with
@@ -171,7 +180,7 @@ def risk(
         raise ValueError(f"chunk_rows = {chunk_rows} must be >= 1")
     scenarios = Scenarios.coerce(scenarios)
     bk = get_backend(backend)
-    mkt = read_market(market, vol_surface)
+    mkt = read_market(market, vol_surface, sticky)
     src = open_book(book, chunk_rows, on_invalid)
     keep = (out is None) if keep_positions is None else bool(keep_positions)
     params = {
@@ -246,7 +255,7 @@ def _assemble(
 ) -> RiskResult:  # fmt: skip
     """The job's result from the partitions' (in partition order): totals, tables, trades, summary,
     and with ``out`` the output files and ``summary.json``."""
-    sums, ladder_sum = total(results, mkt.size, scenarios.size if scenarios else 0)  # in partition order
+    sums, ladder_sum = total(results, mkt.size, scenarios.size if scenarios else 0, len(sum_names(mkt.smile)))  # in partition order
     by = by_underlying_frame(sums, mkt)
     ladder = ladder_frame(ladder_sum, scenarios, mkt, sums[0] > 0)
     trades = hedge_trades(by, hedges, strategy, costs, lot_size)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Scenarios", "ladder_kernel"]
+__all__ = ["Scenarios", "ladder_kernel", "spot_shocks"]
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,23 @@ class Scenarios:
         return [(s, v) for s in self.spot_shocks for v in self.vol_shocks]
 
 
-def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]]) -> Callable[..., dict]:
+def spot_shocks(pairs: Sequence[tuple[float, float]]) -> list[float]:
+    """The distinct spot shocks of ``pairs``, in order of appearance (the moved vols' order)."""
+    return list(dict.fromkeys(ds for ds, _ in pairs))
+
+
+def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]], moving: bool = False) -> Callable[..., dict]:
     """``kernel(xp, sp, S, K, T, vol, r, q, phi, w) -> {"s<j>": w x (V(S(1+ds_j), vol+dv_j) - V(S, vol))}``:
     every scenario of the ladder in one pass over the positions, sharing what the scenarios have in
     common (log-moneyness, sqrt(T), discount factors). Same generalised Black formula as
     :mod:`gpu_hedge._pricing.black_scholes` (b = r - q for bsm, 0 for black76); a shocked vol is
-    floored at 0, where the price is the discounted intrinsic value. Positions are before expiry."""
+    floored at 0, where the price is the discounted intrinsic value. Positions are before expiry.
+
+    ``moving``: the kernel takes one more vol array per distinct spot shock (:func:`spot_shocks`
+    order), ``kernel(..., w, vol_at_0, vol_at_1, ...)``: each position's vol after that spot move
+    (a sticky-moneyness smile re-read at the moved strike), used in place of ``vol`` there."""
     forward = model == "black76"
+    spot_index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
 
     def price(xp: Any, sp: Any, s: Any, lnsk: Any, k_disc: Any, s_disc: Any, b: Any, T: Any, sqrtT: Any, v: Any, phi: Any) -> Any:
         sv = v * sqrtT
@@ -100,7 +110,7 @@ def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]]) -> Callable[
         p = phi * (s * s_disc * sp.ndtr(phi * d1) - k_disc * sp.ndtr(phi * (d1 - sv)))
         return xp.where(ok, xp.maximum(p, 0.0), xp.maximum(phi * (s * s_disc - k_disc), 0.0))
 
-    def kernel(xp: Any, sp: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, w: Any) -> dict:
+    def kernel(xp: Any, sp: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, phi: Any, w: Any, *moved: Any) -> dict:
         sqrtT = xp.sqrt(T)
         disc = xp.exp(-r * T)
         s_disc, b = (disc, 0.0) if forward else (xp.exp(-q * T), r - q)
@@ -109,7 +119,8 @@ def ladder_kernel(model: str, pairs: Sequence[tuple[float, float]]) -> Callable[
         base = price(xp, sp, S, lnsk, k_disc, s_disc, b, T, sqrtT, vol, phi)
         out = {}
         for j, (ds, dv) in enumerate(pairs):
-            v = xp.maximum(vol + dv, 0.0) if dv else vol
+            at = moved[spot_index[ds]] if moving else vol
+            v = xp.maximum(at + dv, 0.0) if dv else at
             p = price(xp, sp, S * (1.0 + ds), lnsk + math.log1p(ds), k_disc, s_disc, b, T, sqrtT, v, phi)
             out[f"s{j}"] = (p - base) * w
         return out

@@ -21,8 +21,9 @@ column                    required   meaning
 Market data, one row per underlying: ``underlying``, ``spot`` (> 0), ``vol`` (decimal, > 0; used
 where a position has none), ``rate`` and ``div`` (continuously compounded decimals). Optionally a
 vol surface, a long table ``underlying, expiry_years, strike, vol`` forming a full grid per
-underlying (:class:`VolSurface` says how it is interpolated); a position without its own vol then
-takes its underlying's surface at its strike and expiry, else the flat ``vol``.
+underlying (:class:`VolSurface` says how it is interpolated), or a fitted surface
+(``gh.fit_surface``; its groups name the underlyings, :mod:`.fitted_surface`); a position without its
+own vol then takes its underlying's surface at its strike and expiry, else the flat ``vol``.
 
 Any other column is an error (a typo would otherwise be silently ignored). Row problems (NaN,
 strike <= 0, unknown option type or model, underlying missing from the market data, expired, bad

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .fitted_surface import surface_key
 from .market import Market
 from .partitions import EMPTY_POSITIONS
 from .reductions import PartResult
@@ -139,8 +140,9 @@ def manifest_for(book: Any, market: Market, params: dict[str, Any]) -> dict[str,
     market_hash.update("|".join(map(str, market.names)).encode())
     for u, surf in sorted((market.surfaces or {}).items()):  # a new surface must not resume old partitions
         market_hash.update(str(u).encode())
-        for a in (surf.expiries, surf.strikes, surf.vols):
-            market_hash.update(np.ascontiguousarray(a).tobytes())
+        market_hash.update(surface_key(surf))
+    if market.surfaces and market.sticky != "strike":
+        market_hash.update(f"sticky={market.sticky}".encode())
     return {"version": MANIFEST_VERSION, "book": fingerprint(book), "market": market_hash.hexdigest()[:32], "params": params}
 
 

@@ -36,6 +36,7 @@ class Checked:
     vol: np.ndarray
     model: np.ndarray  # 0 bsm, 1 black76
     invalid: pd.DataFrame
+    on_surface: np.ndarray | None = None  # the rows whose vol is their underlying's surface's (no own vol)
 
 
 def validate(
@@ -149,6 +150,7 @@ def validate(
         mult = np.full(n, 100.0)
 
     vol = market.vol_for(code, strike, tau) if market.surfaces else market.vol[np.maximum(code, 0)].copy()
+    given = np.zeros(n, dtype=bool)
     if "vol" in df.columns:
         pv = numeric("vol")
         given = df["vol"].notna().to_numpy()
@@ -159,6 +161,9 @@ def validate(
             "vol must be finite and > 0 (leave it empty to use the market vol)",
         )
         vol = np.where(given, pv, vol)
+    on = market.on_surface(code) & ~given if market.surfaces else np.zeros(n, dtype=bool)
+    if on.any():
+        flag(on & ~(np.isfinite(vol) & (vol > 0)), "vol", pd.Series(vol), "the vol surface gives no vol > 0 at this strike and expiry")
 
     model = np.zeros(n, dtype=np.int8)
     if "model" in df.columns:
@@ -179,7 +184,7 @@ def validate(
     ok = ~bad
     return Checked(
         pid[ok].reset_index(drop=True), und_str[ok].reset_index(drop=True), code[ok].astype(np.int64), phi[ok], strike[ok],
-        tau[ok], (qty * mult)[ok], vol[ok], model[ok], invalid,
+        tau[ok], (qty * mult)[ok], vol[ok], model[ok], invalid, on[ok],
     )  # fmt: skip
 
 

@@ -134,7 +134,13 @@ def risk_cmd(
         None, "--valuation-date", help="Valuation date (YYYY-MM-DD); needed when expiry holds dates."
     ),
     vol_surface: str | None = typer.Option(
-        None, "--vol-surface", help="Vol grids: .csv or .parquet (underlying, expiry_years, strike, vol) for positions without a vol."
+        None,
+        "--vol-surface",
+        help="For positions without a vol: vol grids (.csv/.parquet: underlying, expiry_years, strike, vol) or a fitted surface "
+        "(.parquet from `gpu-hedge surface --out`; its groups name the underlyings).",
+    ),
+    sticky: str = typer.Option(
+        "strike", "--sticky", help="How surface vols move with spot in the ladder and shadow delta: strike or moneyness."
     ),
     strategy: str = typer.Option("periodic", "--strategy", help="periodic (back to delta-neutral) or band (trade only outside the band)."),
     band: float = typer.Option(0.05, "--band", min=0.0, help="band: no-trade half-width as a fraction of |book delta|."),
@@ -158,8 +164,8 @@ def risk_cmd(
             with ProgressBar(not no_progress, f"Risk job on {bk.name}") as progress:
                 t0 = time.perf_counter()
                 res = risk(book, market, scenarios=spec, backend=bk, dtype=dtype, chunk_rows=chunk_rows, valuation_date=valuation_date,
-                           on_invalid=on_invalid, vol_surface=vol_surface, hedges=hedges, strategy=strat, out=out, dask=client,
-                           progress=progress)  # fmt: skip
+                           on_invalid=on_invalid, vol_surface=vol_surface, sticky=sticky, hedges=hedges, strategy=strat, out=out,
+                           dask=client, progress=progress)  # fmt: skip
                 job_s = time.perf_counter() - t0
         except (BookError, ValueError, OSError, BackendUnavailableError) as exc:
             fail(str(exc), 1)

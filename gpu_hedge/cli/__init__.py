@@ -6,6 +6,7 @@ One module per command group, each registering its commands on the shared :data:
 - ``book``: ``demo``, ``generate-book`` and ``risk`` (the large-book risk job);
 - ``quotes``: implied vols and Greeks of a quote file;
 - ``surface``: an arbitrage-free vol surface fitted to a quote file, saved and plotted;
+- ``study``: ``hedge-gain``, Hull-White's real-marks study of the minimum-variance and smile deltas;
 - ``backtest``: hedging one option along a real daily series;
 - ``simulate``: ``simulate-hedge``, hedging along simulated paths.
 
@@ -26,7 +27,7 @@ from ._common import STATE, app, console, err_console, report_unexpected
 
 # isort: off
 # importing a group registers its commands, in this order in ``gpu-hedge --help``
-from . import backends, book, quotes, surface, backtest, simulate  # noqa: F401
+from . import backends, book, quotes, surface, study, backtest, simulate  # noqa: F401
 # isort: on
 
 __all__ = ["app", "console", "err_console", "get_backend", "main", "run"]

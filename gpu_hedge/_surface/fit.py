@@ -32,8 +32,11 @@ CAL_MARGIN = 1e-5  # relative gap (of wbar) kept between consecutive slices' tot
 RHO_MAX = 0.999
 SIGMA_MIN = 1e-4
 W_FLOOR = 1e-4  # minimum of w as a fraction of the slice's mean market total variance
-LAM_G = 100.0
-LAM_C = 100.0
+# starting penalty weights, kept small: from the (infeasible) quasi-explicit start a heavy penalty
+# stalls LM far from the constrained optimum (real SPY chain: 100/100 gave median 3.8 vol points, 1/10 gives 0.4);
+# the repair rounds escalate them on the slices that still violate
+LAM_G = 1.0
+LAM_C = 10.0
 N_FIT = 48  # base grid points per slice the constraints are enforced on
 N_CHECK = 401  # dense grid points the result is checked on (and adaptive points are taken from)
 N_ADAPT = 6  # extra fit-grid slots filled, one per repair round, with the worst dense-grid point

@@ -153,3 +153,16 @@ def test_bad_inputs_are_clear_errors(tmp_path):
     other = gh.VolSurface.from_params(SURFACE.params.assign(group="QQQ"), model="svi")
     with pytest.raises(BookError, match=r"none of the fitted surface's groups \('QQQ'\) names an underlying"):
         gh.risk(BOOK, MARKET, vol_surface=other, backend="numpy")
+
+
+def test_groups_named_by_underlying_and_quote_date(bk):
+    """``gpu-hedge surface`` names groups "<underlying> <quote date>": one such group names its
+    underlying; two dates for one underlying are an error naming both; an exact name wins."""
+    dated = gh.VolSurface.from_params(SURFACE.params.assign(group=SURFACE.params["group"] + " 2016-01-05"), model="svi")
+    res = gh.risk(BOOK, MARKET, vol_surface=dated, backend=bk)
+    np.testing.assert_allclose(res.positions["vol"], _row_vols(), rtol=1e-15)
+    two = pd.concat([dated.params, dated.params.assign(group="AAA 2016-01-06", a=dated.params["a"] + 0.01)])
+    with pytest.raises(BookError, match=r"underlying 'AAA' has 2 fitted groups \('AAA 2016-01-05', 'AAA 2016-01-06'\)"):
+        gh.risk(BOOK, MARKET, vol_surface=gh.VolSurface.from_params(two, model="svi"), backend=bk)
+    exact = gh.VolSurface.from_params(pd.concat([SURFACE.params, two]), model="svi")
+    np.testing.assert_array_equal(gh.risk(BOOK, MARKET, vol_surface=exact, backend=bk).positions["vol"], _row_vols())

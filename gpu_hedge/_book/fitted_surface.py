@@ -9,8 +9,10 @@
   Parquet file is told apart by its content: the fitted surface's schema metadata
   (``gpu_hedge.surface``) or the grid's columns; anything else is a :class:`BookError` naming both.
 
-A fitted surface's ``group`` labels name the book's underlyings (``str(group) == underlying``): a
-position of underlying ``U`` without its own vol is priced at ``surface.vol(K, T, group=U)``, read
+A fitted surface's ``group`` labels name the book's underlyings: ``str(group) == underlying``, or
+``"<underlying> <quote date>"`` as ``gpu-hedge surface`` names them (one such group per underlying;
+several dates for one underlying are an error naming them, and an exact name wins). A
+position of underlying ``U`` without its own vol is priced at ``surface.vol(K, T, group=g)``, read
 with the surface's own fitted forwards. Groups naming no underlying of the market data are ignored
 (a surface fitted over more names than the book holds); a surface none of whose groups names an
 underlying is an error. An underlying with no group keeps its flat market vol.
@@ -123,9 +125,21 @@ def read_vol_surface(source: Any, names: pd.Index) -> dict[int, Any]:
     if not _is_fitted(obj):
         return read_surfaces(obj, names)
     out: dict[int, Any] = {}
+    dated: dict[str, list[Any]] = {}  # "<underlying> <quote date>" groups (gpu-hedge surface's) by underlying
     for g in obj.groups:
         if str(g) in names:
             out[int(names.get_loc(str(g)))] = FittedVol(obj, g)
+        elif " " in str(g) and str(g).split(" ", 1)[0] in names:
+            dated.setdefault(str(g).split(" ", 1)[0], []).append(g)
+    for name, groups in dated.items():
+        if int(names.get_loc(name)) in out:
+            continue  # a group named exactly by the underlying wins
+        if len(groups) > 1:
+            raise BookError(
+                f"vol surface: underlying {name!r} has {len(groups)} fitted groups ({', '.join(map(repr, groups[:5]))}); "
+                f"fit one quote date, or name one group {name!r}"
+            )
+        out[int(names.get_loc(name))] = FittedVol(obj, groups[0])
     if not out:
         raise BookError(
             f"vol surface: none of the fitted surface's groups ({', '.join(map(repr, obj.groups[:10]))}) names an underlying "

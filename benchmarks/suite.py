@@ -4,7 +4,7 @@
                          [--backends numpy,jax] [--out-dir DIR] [--dry-run]
 
 Runs, in this order and in this process, each script's ``main(argv)``: ``greeks``, ``implied_vol``,
-``simulation``, ``hedging`` and ``book_job`` (``hedging`` and ``book_job`` start their own worker
+``simulation``, ``hedging``, ``book_job`` and ``surface_fit`` (``hedging`` and ``book_job`` start their own worker
 subprocesses). Each writes its own JSON to ``<out-dir>/<benchmark>-<device>.json``; the suite then
 reads them back and prints one table: per benchmark and size, our best implementation's throughput,
 each peer's throughput and the ratio ours / peer taken from that same run, the accuracy figure the
@@ -36,6 +36,7 @@ The command lines, as standalone equivalents (the suite adds ``--backends`` when
 - hedging: quick ``hedging.py --quick --rounds 1 --repeat 2`` (1e4 paths x 252 steps, pfhedge included);
   full ``hedging.py`` (1e5 paths x 252 steps, 3 rounds of best of 3, pfhedge included).
 - book_job: quick ``book_job.py --quick`` (1e5 positions, both peers); full ``book_job.py`` (1e6 and 1e7: minutes).
+- surface_fit: quick ``surface_fit.py --smoke`` (60 slices); full ``surface_fit.py`` (3 x 250 x 5 slices, SciPy loop once).
 
 Usage from code: ``suite.main(argv)``; ``suite.BENCHMARKS`` holds each benchmark's arguments and its
 ``extract_*`` function (JSON dict -> summary rows), usable on any of the scripts' JSON files.
@@ -329,6 +330,22 @@ def extract_book_job(data: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def extract_surface_fit(data: dict[str, Any]) -> list[Row]:
+    """surface_fit.py: best gpu_hedge fit_surface backend vs the per-slice scipy least_squares loop; accuracy vs true vols."""
+    recs = _results(data)
+    acc_vs = "max per-slice RMSE vs the generating vols (vol points)"
+
+    def one(r: dict[str, Any]) -> Entry:
+        note = f"butterfly violations {r.get('butterfly_violations')}, calendar {r.get('calendar_violations')}"
+        return entry(str(r.get("implementation")), _rate(r, "slices_per_s"), accuracy=r.get("rmse_true_max_volpt"),
+                     accuracy_vs=acc_vs, note=note)  # fmt: skip
+
+    best = _best([r for r in recs if _is_ours(r)], "slices_per_s")
+    peers = [one(r) for r in recs if not _is_ours(r)]
+    n = (data.get("settings") or {}).get("n_slices")
+    return [make_row(f"slices={n:,}" if isinstance(n, int) else f"slices={n}", n, "slices/s", one(best) if best else None, peers)]
+
+
 # --- the registry ---------------------------------------------------------------------------------------
 
 
@@ -365,6 +382,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("simulation", "simulation", ("--paths", "1e4", "--steps", "64", "--repeat", "2"), (), extract_simulation),
         Benchmark("hedging", "hedging", ("--quick", "--rounds", "1", "--repeat", "2"), (), extract_hedging),
         Benchmark("book_job", "book_job", ("--quick",), (), extract_book_job),
+        Benchmark("surface_fit", "surface_fit", ("--smoke",), (), extract_surface_fit),
     )
 }
 

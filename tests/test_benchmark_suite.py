@@ -174,7 +174,8 @@ def test_selection_and_dry_run(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 @pytest.mark.parametrize(
     ("name", "filename"),
     [("greeks", "greeks.json"), ("implied_vol", "implied_vol.json"), ("simulation", "simulation.json"),
-     ("hedging", "hedging-cpu.json"), ("book_job", "book_job-cpu.json")],
+     ("hedging", "hedging-cpu.json"), ("book_job", "book_job-cpu.json"),
+     ("surface_fit", "surface-fit-2026-12-03/surface_fit-cpu.json")],
 )  # fmt: skip
 def test_extraction_on_recorded_results(name: str, filename: str) -> None:
     """Each extractor on the full-size JSON the scripts wrote into benchmarks/results/ (real outputs, with every peer)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -44,6 +45,21 @@ def _layout(sl: Slices) -> dict[str, np.ndarray]:
         "eyeE": np.eye(E),
         "superE": np.eye(E, k=1),
     }
+
+
+def _active(sl: Slices, active: np.ndarray) -> tuple[np.ndarray, Slices]:
+    """The slices where ``active`` (whole groups) and their own :class:`Slices`: group codes
+    renumbered from 0, ``prev``/``next`` pointing into the subset."""
+    sub = np.flatnonzero(active)
+    new_index = np.full(len(sl.expiry), -1)
+    new_index[sub] = np.arange(sub.size)
+    codes, group_code = np.unique(sl.group_code[sub], return_inverse=True)
+    remap = lambda a: np.where(a >= 0, new_index[np.maximum(a, 0)], -1)  # noqa: E731
+    return sub, replace(
+        sl, groups=[sl.groups[c] for c in codes], group_code=group_code, expiry=sl.expiry[sub], forward=sl.forward[sub],
+        k=sl.k[sub], w=sl.w[sub], weight=sl.weight[sub], vol=sl.vol[sub], n_quotes=sl.n_quotes[sub],
+        prev=remap(sl.prev[sub]), next=remap(sl.next[sub]),
+    )  # fmt: skip
 
 
 def _run(bk: Any, p: Any, mu: Any, d: dict, n: int, fn: Any = F.lm_step) -> tuple[Any, Any, np.ndarray, np.ndarray]:
@@ -112,15 +128,15 @@ def fit_svi(bk: Any, sl: Slices, *, calendar: bool, max_iter: int, rounds: int, 
     p = F.quasi_explicit(xp, d, bk.asarray(lo), bk.asarray(hi))
     mu = bk.asarray(np.full(S, 1e-3))
     p, mu, cost, converged = _run(bk, p, mu, d, max_iter)
+    converged = np.array(converged)
     has_prev = (sl.prev >= 0).astype(float)[:, None]
     iterations = max_iter
     coupled = False
-    layout = {key: bk.asarray(v) for key, v in _layout(sl).items()}
     host["delta"] = F.CAL_MARGIN * wbar[:, None]
     host["has_prev"] = has_prev
     extra = max(max_iter, STALL_WINDOW + 2)
     for r in range(rounds):
-        ph = bk.to_numpy(p)
+        ph = np.array(bk.to_numpy(p))  # a writable host copy (a device array's view may be read-only)
         g, diff = dense_checks(ph, dense_b, dense_c, sl.prev)
         bad_g = g.min(axis=1) < 0.0
         bad_lo = (diff.max(axis=1) > 0.0) if calendar else np.zeros(S, bool)
@@ -141,14 +157,22 @@ def fit_svi(bk: Any, sl: Slices, *, calendar: bool, max_iter: int, rounds: int, 
             if coupled:  # the first coupled round starts at LAM_C; later ones escalate on violators
                 host["lam_c"][bad_c] *= 3.0
             coupled = True
-        d = {key: bk.asarray(np.asarray(v, dtype=np.float64)) for key, v in host.items()}
+        # the round refits only the groups with a violation (their slices, all of them: the calendar
+        # couples a group's expiries); the others stay as they are, so a round's cost follows the
+        # violators, not the batch (a large batch needs more rounds for its last few violators)
+        active = np.isin(sl.group_code, np.unique(sl.group_code[bad_g | bad_lo]))
+        sub, sub_sl = _active(sl, active)
+        d = {key: bk.asarray(np.asarray(v[sub], dtype=np.float64)) for key, v in host.items()}
+        p_sub = bk.asarray(ph[sub])
         if coupled:
-            d.update(layout)
-            mu = bk.asarray(np.full(len(sl.groups), 1e-3))
-            p, mu, cost, conv_g = _run(bk, p, mu, d, extra, C.coupled_step)
-            converged = conv_g[sl.group_code]
+            d.update({key: bk.asarray(v) for key, v in _layout(sub_sl).items()})
+            mu = bk.asarray(np.full(len(sub_sl.groups), 1e-3))
+            p_sub, mu, cost, conv_g = _run(bk, p_sub, mu, d, extra, C.coupled_step)
+            converged[sub] = conv_g[sub_sl.group_code]
         else:
-            mu = bk.asarray(np.full(S, 1e-3))
-            p, mu, cost, converged = _run(bk, p, mu, d, extra)
+            mu = bk.asarray(np.full(len(sub), 1e-3))
+            p_sub, mu, cost, converged[sub] = _run(bk, p_sub, mu, d, extra)
+        ph[sub] = bk.to_numpy(p_sub)
+        p = bk.asarray(ph)
         iterations += extra
     return F.SviFit(params=bk.to_numpy(p), converged=converged, grid=host["grid"], iterations=iterations)

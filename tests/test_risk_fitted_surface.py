@@ -166,3 +166,13 @@ def test_groups_named_by_underlying_and_quote_date(bk):
         gh.risk(BOOK, MARKET, vol_surface=gh.VolSurface.from_params(two, model="svi"), backend=bk)
     exact = gh.VolSurface.from_params(pd.concat([SURFACE.params, two]), model="svi")
     np.testing.assert_array_equal(gh.risk(BOOK, MARKET, vol_surface=exact, backend=bk).positions["vol"], _row_vols())
+
+
+def test_an_empty_book_on_a_surface_writes_the_surface_runs_columns(tmp_path):
+    """No partition completes: positions.parquet still has a surface run's columns (vol, shadow deltas)."""
+    from gpu_hedge._book.partitions import SMILE_POSITION_COLUMNS
+
+    gh.risk(BOOK.iloc[:0], MARKET, vol_surface=SURFACE, out=tmp_path / "smile", backend="numpy")
+    assert tuple(pd.read_parquet(tmp_path / "smile" / "positions.parquet").columns) == SMILE_POSITION_COLUMNS
+    gh.risk(BOOK.iloc[:0], MARKET, out=tmp_path / "plain", backend="numpy")
+    assert tuple(pd.read_parquet(tmp_path / "plain" / "positions.parquet").columns) == POSITION_COLUMNS

@@ -40,8 +40,9 @@ SMILE_POSITION_COLUMNS = ("position_id", "underlying", "vol", "price", "delta", 
                           "position_shadow_delta", "position_gamma", "position_vega", "position_theta", "position_rho")  # fmt: skip
 
 
-def empty_positions(columns: Sequence[str] = POSITION_COLUMNS) -> pa.Table:
-    """A positions table without rows."""
+def empty_positions(smile: bool = False) -> pa.Table:
+    """A positions table without rows (with a vol surface, ``smile``: the columns of such a run)."""
+    columns = SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS
     return pa.table({c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in columns})
 
 
@@ -178,7 +179,7 @@ def process_partition(
     sums = np.zeros((len(sum_names(smile)), n_u))
     ladder = np.zeros((scenarios.size if scenarios else 0, n_u))
     n = chk.strike.size
-    positions = empty_positions(SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS)
+    positions = empty_positions(smile)
     if n:
         # Positions in the same contract (underlying, strike, expiry, type, vol, model) have the same
         # per-unit Greeks and scenario values: price each contract once with its netted weight.

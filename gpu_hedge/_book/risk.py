@@ -56,6 +56,7 @@ from .partitions import (
     EMPTY_POSITIONS,
     POSITION_COLUMNS,
     contracts,
+    empty_positions,
     open_book,
     process_partition,
 )
@@ -282,7 +283,7 @@ def _assemble(
     result = RiskResult(positions, by, ladder, trades, invalid, summary)
     if out is not None:
         t0 = time.perf_counter()
-        write_outputs(Path(out), results, by, ladder, trades, invalid)
+        write_outputs(Path(out), results, by, ladder, trades, invalid, empty_positions(mkt.smile))
         summary["timings"]["write_s"] = round(time.perf_counter() - t0, 3)
         summary["timings"]["total_s"] = round(time.perf_counter() - t_start, 3)
         write_json(summary, Path(out) / "summary.json")

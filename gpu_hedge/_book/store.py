@@ -228,11 +228,12 @@ def _remove(path: Path) -> None:
 
 def write_outputs(
     out: Path, parts: Sequence[PartResult], by_underlying: pd.DataFrame, ladder: pd.DataFrame, trades: pd.DataFrame,
-    invalid: pd.DataFrame,
+    invalid: pd.DataFrame, empty: pa.Table = EMPTY_POSITIONS,
 ) -> None:  # fmt: skip
     """Final files, each written atomically. ``positions.parquet`` is a Parquet dataset directory,
     one file per partition in order (``part-000000.parquet`` ...), hard links to the partition files
-    (no rewrite of what may be gigabytes); pandas, pyarrow, polars, duckdb and Spark read it as one table."""
+    (no rewrite of what may be gigabytes); pandas, pyarrow, polars, duckdb and Spark read it as one table.
+    ``empty``: the table written when there is no partition (the run's columns)."""
     parts_dir = out / "parts"
     target, tmp, old = out / "positions.parquet", out / "positions.parquet.tmp", out / "positions.parquet.old"
     for stale in (tmp, old):
@@ -245,7 +246,7 @@ def write_outputs(
         except OSError:  # a file system without hard links
             shutil.copyfile(src, dst)
     if not parts:
-        pq.write_table(EMPTY_POSITIONS, tmp / "part-000000.parquet")
+        pq.write_table(empty, tmp / "part-000000.parquet")  # no partition: the run's columns, no rows
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)

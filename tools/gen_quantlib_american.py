@@ -1,0 +1,131 @@
+"""Generate tests/quantlib_american.json: QuantLib American prices on a fixed random option set.
+
+    python tools/gen_quantlib_american.py [--n 300] [--seed 20261203] [--out tests/quantlib_american.json]
+
+Needs QuantLib (the dev venv has 1.44); the tests that read the JSON do not. The set spans
+expiries 1 day to 5 years (whole days on Actual/365 Fixed, stored as ``T = days / 365`` exactly;
+half the rows log-uniform in days, so short expiries are well represented, half uniform), vols 5-150 % (log-uniform), r and q
+in 0-10 % (uniform; one row in ten has q = 0 and one in twenty r = 0), log-moneyness ln(S/K) within
++-4 sd (sd = vol sqrt(T), uniform), K = 100, calls and puts half and half.
+
+Rates and yields are flat continuously compounded curves (``FlatForward(today, rate, dc)``,
+QuantLib's default ``Continuous`` compounding) on the same Actual/365 Fixed day counter, so
+``exp(-r T)`` and ``exp(-q T)`` are exactly what a caller passing ``T, r, q`` to gpu_hedge means.
+
+Per row, all with ``BlackScholesMertonProcess`` and an ``AmericanExercise(today, today + days)``:
+
+- ``qdfp_high_precision``: ``QdFpAmericanEngine(process, QdFpAmericanEngine.highPrecisionScheme())``
+- ``qdfp_accurate``: ``QdFpAmericanEngine(process, QdFpAmericanEngine.accurateScheme())``
+- ``qdfp_default``: ``QdFpAmericanEngine(process)`` (its default scheme)
+- ``bjerksund_stensland``: ``BjerksundStenslandApproximationEngine(process)``
+- ``european``: ``AnalyticEuropeanEngine(process)`` on a ``EuropeanExercise`` at the same date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+TODAY = (3, 12, 2026)  # evaluation date (day, month, year); any date works: only day counts matter
+
+
+INPUTS = ("S", "K", "days", "T", "vol", "r", "q", "call", "moneyness_sd")
+
+
+def option_set(n: int, seed: int) -> list[dict]:
+    """The option set: ``n`` rows of :data:`INPUTS`, drawn from ``numpy.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    log_uniform = np.round(np.exp(rng.uniform(0.0, math.log(5 * 365), n)))
+    uniform = rng.integers(1, 5 * 365 + 1, n)
+    days = np.clip(np.where(rng.random(n) < 0.5, log_uniform, uniform), 1, 5 * 365).astype(int)
+    days[: min(n, 2)] = (1, 5 * 365)[: min(n, 2)]  # both ends of the span
+    vol = np.exp(rng.uniform(math.log(0.05), math.log(1.5), n))
+    r = rng.uniform(0.0, 0.10, n)
+    q = rng.uniform(0.0, 0.10, n)
+    q[rng.random(n) < 0.1] = 0.0
+    r[rng.random(n) < 0.05] = 0.0
+    call = np.arange(n) % 2 == 0
+    T = days / 365.0
+    z = rng.uniform(-4.0, 4.0, n)
+    K = 100.0
+    S = K * np.exp(z * vol * np.sqrt(T))
+    return [{"S": float(S[i]), "K": K, "days": int(days[i]), "T": float(T[i]), "vol": float(vol[i]), "r": float(r[i]),
+             "q": float(q[i]), "call": bool(call[i]), "moneyness_sd": float(z[i])} for i in range(n)]  # fmt: skip
+
+
+def price_row(ql, row: dict) -> dict:
+    today = ql.Date(*TODAY)
+    ql.Settings.instance().evaluationDate = today
+    dc = ql.Actual365Fixed()
+    expiry = today + row["days"]
+    assert abs(dc.yearFraction(today, expiry) - row["T"]) < 1e-15
+    process = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(ql.SimpleQuote(row["S"])),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, row["q"], dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, row["r"], dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), row["vol"], dc)),
+    )
+    payoff = ql.PlainVanillaPayoff(ql.Option.Call if row["call"] else ql.Option.Put, row["K"])
+    american = ql.VanillaOption(payoff, ql.AmericanExercise(today, expiry))
+    european = ql.VanillaOption(payoff, ql.EuropeanExercise(expiry))
+    engines = {
+        "qdfp_high_precision": ql.QdFpAmericanEngine(process, ql.QdFpAmericanEngine.highPrecisionScheme()),
+        "qdfp_accurate": ql.QdFpAmericanEngine(process, ql.QdFpAmericanEngine.accurateScheme()),
+        "qdfp_default": ql.QdFpAmericanEngine(process),
+        "bjerksund_stensland": ql.BjerksundStenslandApproximationEngine(process),
+    }
+    out = {}
+    for name, engine in engines.items():
+        american.setPricingEngine(engine)
+        out[name] = float(american.NPV())
+    european.setPricingEngine(ql.AnalyticEuropeanEngine(process))
+    out["european"] = float(european.NPV())
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=20261203)
+    ap.add_argument("--out", default=str(REPO / "tests" / "quantlib_american.json"))
+    args = ap.parse_args(argv)
+    import QuantLib as ql
+
+    rows = option_set(args.n, args.seed)
+    for row in rows:
+        row.update(price_row(ql, row))
+    data = {
+        "description": "QuantLib American prices on a fixed random option set; generated by tools/gen_quantlib_american.py",
+        "quantlib_version": ql.__version__,
+        "python": platform.python_version(),
+        "seed": args.seed,
+        "n": args.n,
+        "evaluation_date": f"{TODAY[2]:04d}-{TODAY[1]:02d}-{TODAY[0]:02d}",
+        "day_counter": "Actual365Fixed; T = days / 365",
+        "curves": "flat, continuously compounded (FlatForward default), same day counter; BlackConstantVol",
+        "model": "bsm (BlackScholesMertonProcess: spot, dividend yield q, rate r)",
+        "ranges": "days 1..1825 (half log-uniform, half uniform), vol log-uniform 5-150 %, r, q uniform 0-10 % "
+        "(10 % of rows q = 0, 5 % r = 0), "
+        "ln(S/K) = z vol sqrt(T), z uniform -4..4, K = 100, calls on even rows",
+        "engines": {
+            "qdfp_high_precision": "QdFpAmericanEngine(process, QdFpAmericanEngine.highPrecisionScheme())",
+            "qdfp_accurate": "QdFpAmericanEngine(process, QdFpAmericanEngine.accurateScheme())",
+            "qdfp_default": "QdFpAmericanEngine(process)",
+            "bjerksund_stensland": "BjerksundStenslandApproximationEngine(process)",
+            "european": "AnalyticEuropeanEngine(process), EuropeanExercise at the same date",
+        },
+        "rows": rows,
+    }
+    Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {args.out}: {len(rows)} rows, QuantLib {ql.__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

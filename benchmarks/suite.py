@@ -4,7 +4,7 @@
                          [--backends numpy,jax] [--out-dir DIR] [--dry-run]
 
 Runs, in this order and in this process, each script's ``main(argv)``: ``greeks``, ``implied_vol``,
-``simulation``, ``hedging``, ``book_job`` and ``surface_fit`` (``hedging`` and ``book_job`` start their own worker
+``simulation``, ``hedging``, ``book_job``, ``surface_fit`` and ``american`` (``hedging`` and ``book_job`` start their own worker
 subprocesses). Each writes its own JSON to ``<out-dir>/<benchmark>-<device>.json``; the suite then
 reads them back and prints one table: per benchmark and size, our best implementation's throughput,
 each peer's throughput and the ratio ours / peer taken from that same run, the accuracy figure the
@@ -37,6 +37,7 @@ The command lines, as standalone equivalents (the suite adds ``--backends`` when
   full ``hedging.py`` (1e5 paths x 252 steps, 3 rounds of best of 3, pfhedge included).
 - book_job: quick ``book_job.py --quick`` (1e5 positions, both peers); full ``book_job.py`` (1e6 and 1e7: minutes).
 - surface_fit: quick ``surface_fit.py --smoke`` (60 slices); full ``surface_fit.py`` (3 x 250 x 5 slices, SciPy loop once).
+- american: quick ``american.py --smoke`` (2,000 options, QuantLib on 100); full ``american.py`` (1e5, QuantLib on 2,000).
 
 Usage from code: ``suite.main(argv)``; ``suite.BENCHMARKS`` holds each benchmark's arguments and its
 ``extract_*`` function (JSON dict -> summary rows), usable on any of the scripts' JSON files.
@@ -346,6 +347,22 @@ def extract_surface_fit(data: dict[str, Any]) -> list[Row]:
     return [make_row(f"slices={n:,}" if isinstance(n, int) else f"slices={n}", n, "slices/s", one(best) if best else None, peers)]
 
 
+def extract_american(data: dict[str, Any]) -> list[Row]:
+    """american.py: best gpu_hedge per-core throughput (ALO) vs each QuantLib engine; accuracy vs QdFp high precision."""
+    recs = _results(data)
+    acc_vs = "max relative price difference vs QuantLib QdFp high precision (QuantLib sample)"
+
+    def one(r: dict[str, Any]) -> Entry:
+        acc = (r.get("accuracy_vs_qdfp_high_precision") or {}).get("price_rel_max")
+        return entry(str(r.get("implementation")), _rate(r, "options_per_s_per_core"), accuracy=acc, accuracy_vs=acc_vs,
+                     note="per core; " + str(r.get("greeks")))  # fmt: skip
+
+    best = _best([r for r in recs if _is_ours(r) and r.get("method") == "alo"], "options_per_s_per_core")
+    peers = [one(r) for r in recs if not _is_ours(r)]
+    n = (data.get("settings") or {}).get("n")
+    return [make_row(f"n={n:,}" if isinstance(n, int) else f"n={n}", n, "options/s per core", one(best) if best else None, peers)]
+
+
 # --- the registry ---------------------------------------------------------------------------------------
 
 
@@ -383,6 +400,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("hedging", "hedging", ("--quick", "--rounds", "1", "--repeat", "2"), (), extract_hedging),
         Benchmark("book_job", "book_job", ("--quick",), (), extract_book_job),
         Benchmark("surface_fit", "surface_fit", ("--smoke",), (), extract_surface_fit),
+        Benchmark("american", "american", ("--smoke",), (), extract_american),
     )
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,11 +12,14 @@ from .._backends import get_backend
 from .._types import Array, ArrayLike, Model, OnInvalid
 from ._inputs import Checked, check_dtype, check_inputs, check_model, check_outputs
 from ._limits import GREEK_NAMES
+from .american import AMERICAN_GREEKS
+from .american_greeks import SCHEMES, american_greeks, check_names
 from .autodiff import autodiff_kernel
 from .bachelier import bachelier_kernel
 from .black_scholes import black_kernel
 
 METHODS = ("analytic", "autodiff")
+EXERCISES = ("european", "american")
 
 
 def checked_inputs(
@@ -26,8 +30,8 @@ def checked_inputs(
     (``method="autodiff"`` needs a backend with automatic differentiation), then the inputs
     ``arrays`` = (spot, strike, expiry, ``quote``, rate, div) as :func:`check_inputs` does."""
     check_model(model)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method not in METHODS and method not in SCHEMES:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS + tuple(SCHEMES))}")
     dt = check_dtype(dtype)
     bk = get_backend(backend)
     if method == "autodiff" and "autodiff" not in bk.capabilities:
@@ -43,11 +47,11 @@ def _kernel(model: str, names: tuple[str, ...], regular_only: bool = False):
     return make(model, names, regular_only)
 
 
-def _greek_names(greeks: str | Iterable[str] | None) -> tuple[str, ...]:
+def _greek_names(greeks: str | Iterable[str] | None, american: bool = False) -> tuple[str, ...]:
     if greeks is None:
-        return GREEK_NAMES
+        return AMERICAN_GREEKS if american else GREEK_NAMES
     names = (greeks,) if isinstance(greeks, str) else tuple(greeks)
-    unknown = [g for g in names if g not in GREEK_NAMES]
+    unknown = [g for g in names if g not in GREEK_NAMES and g not in _NOT_CHECKED]
     if unknown:
         raise ValueError(f"unknown greek(s) {unknown}; valid names: {', '.join(GREEK_NAMES)}")
     if not names:
@@ -55,9 +59,42 @@ def _greek_names(greeks: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def check_exercise(exercise: Any, shape: tuple[int, ...], model: str) -> Any:
+    """``None`` (all European), ``True`` (all American) or a boolean mask of ``shape`` (American rows)
+    from ``exercise=``: "european" / "american", or a per-row array of those words."""
+    if isinstance(exercise, str):
+        words = np.asarray(exercise)
+    else:
+        try:
+            words = np.asarray(exercise, dtype=object)
+        except Exception as exc:  # noqa: BLE001 - any unconvertible input gets the same message
+            raise ValueError(f"exercise={exercise!r}: expected 'european', 'american' or an array of them") from exc
+    flat = np.array([str(w).lower() if isinstance(w, str) else w for w in words.reshape(-1)], dtype=object)
+    bad = [i for i, w in enumerate(flat) if w not in EXERCISES]
+    if bad:
+        at = f"[{bad[0]}] " if words.ndim else ""
+        raise ValueError(f"exercise{at}={flat[bad[0]]!r}: expected one of {', '.join(map(repr, EXERCISES))}")
+    american = (flat == "american").reshape(words.shape).astype(bool)
+    if not american.any():
+        return None
+    if model == "bachelier":
+        raise ValueError("exercise='american' is not available for model='bachelier'; use 'bsm' or 'black76'")
+    if american.all():
+        return True
+    try:
+        return np.broadcast_to(american, shape)
+    except ValueError as exc:
+        raise ValueError(f"exercise has shape {american.shape}, which does not broadcast to the inputs' shape {shape}") from exc
+
+
 def _run(
-    bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str, on_invalid: str = "raise"
-) -> dict[str, Array]:
+    bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str, on_invalid: str = "raise",
+    exercise: Any = None,
+) -> dict[str, Array]:  # fmt: skip
+    if exercise is not None:
+        return _run_american(bk, model, names, chk, dtype, method, on_invalid, exercise)
+    if method in SCHEMES:
+        method = "analytic"
     if method == "analytic":
         kernel = _kernel(model, names, chk.regular)
     else:
@@ -72,12 +109,50 @@ def _run(
     return check_outputs(bk, model, out, chk, dtype, on_invalid)
 
 
+_NOT_CHECKED = ("boundary", "early_exercise")  # inf / NaN there is a documented value, not an overflow
+
+
+def _run_american(
+    bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str, on_invalid: str, exercise: Any
+) -> dict[str, Array]:
+    """American rows by ALO (:mod:`.american_greeks`), European rows (of a mixed ``exercise``) as before."""
+    check_names(names)
+    xp = bk.xp
+    alo = method if method in SCHEMES else "alo"
+    arrays = chk.arrays[:7]
+    if exercise is True:
+        out = american_greeks(bk, arrays, names, dtype, model=model, method=alo)
+    else:
+        euro_names = tuple(n for n in names if n not in _NOT_CHECKED)
+        out = dict(_run(bk, model, euro_names, chk, dtype, "analytic" if method in SCHEMES else method, "nan"))
+        idx = np.flatnonzero(exercise.reshape(-1))
+        flat = [xp.reshape(xp.broadcast_to(xp.asarray(a), chk.shape), (-1,)) for a in arrays]
+        idx_b = bk.asarray(idx)
+        got = american_greeks(bk, [xp.take(a, idx_b) for a in flat], names, dtype, model=model, method=alo)
+        for n in names:
+            base = xp.reshape(out[n], (-1,)) if n in out else xp.full((int(np.prod(chk.shape)),), math.nan, dtype=dtype)
+            base = xp.broadcast_to(base, (int(np.prod(chk.shape)),))
+            if "immutable" in bk.capabilities:
+                merged = base.at[idx_b].set(got[n].astype(base.dtype))
+            else:
+                merged = base.copy()
+                merged[idx_b] = got[n]
+            out[n] = xp.reshape(merged, chk.shape)
+    if "early_exercise" in out:
+        ex = out["early_exercise"]
+        out["early_exercise"] = ex > 0.5 if exercise is True else (ex > 0.5) & bk.asarray(np.broadcast_to(exercise, chk.shape))
+    if chk.invalid is not None:
+        out = {n: (v & ~chk.invalid if n == "early_exercise" else xp.where(chk.invalid, math.nan, v)) for n, v in out.items()}
+    checked = check_outputs(bk, model, {n: out[n] for n in names if n not in _NOT_CHECKED}, chk, dtype, on_invalid)
+    return {n: checked.get(n, out[n]) for n in names}
+
+
 def greeks(
     spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, vol: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
     call: Any = True, model: Model = "bsm", greeks: str | Iterable[str] | None = None, method: str = "analytic",
-    backend: Any = "auto", dtype: Any = "float64", on_invalid: OnInvalid = "raise",
+    backend: Any = "auto", dtype: Any = "float64", on_invalid: OnInvalid = "raise", exercise: Any = "european",
 ) -> Mapping[str, Array]:  # fmt: skip
-    """Price and Greeks of European options, as ``{name: array}`` on the chosen backend.
+    """Price and Greeks of European or American options, as ``{name: array}`` on the chosen backend.
 
     Models: ``"bsm"`` (spot ``S`` with continuous dividend yield ``div``), ``"black76"`` (``spot``
     is the forward or futures price; ``div`` ignored), ``"bachelier"`` (normal model on the
@@ -99,6 +174,17 @@ def greeks(
     charm / veta / color per year; dual_delta = dV/dK, dual_gamma = d2V/dK2.
 
     ``method="autodiff"`` differentiates the price with JAX (JAX backend only).
+
+    ``exercise="american"`` (or a per-row array of "european" / "american"; ``bsm`` and ``black76``
+    only) prices early exercise by the Andersen-Lake-Offengelt fixed-point method
+    (``method="alo"``, the default for American rows; ``"alo-reference"``: the converged scheme
+    it is tested against). Names available: price, delta, gamma, vega, theta, rho,
+    dividend_rho, vanna, volga, charm, dual_delta, dual_gamma, and two per-row outputs,
+    ``early_exercise`` (immediate exercise optimal: the price is the intrinsic value) and
+    ``boundary`` (the exercise boundary in spot at the option's expiry: a put is exercised at or
+    below it, a call at or above it; 0 / inf where early exercise is never optimal). Delta and
+    gamma are analytic on the computed boundary; the others are central differences of the
+    whole computation (relative bump 1e-4 in vol and expiry, 1e-5 absolute in rates).
     At zero variance (``expiry == 0`` or ``vol == 0``) prices are the discounted intrinsic value
     and Greeks their limits; exactly at the money there gamma is +inf and Greeks whose limit
     depends on the path (speed, zomma, color, vanna, volga, ultima, charm, veta) are NaN.
@@ -113,21 +199,26 @@ def greeks(
     >>> round(float(g["price"]), 6), round(float(g["delta"]), 6)
     (10.450584, 0.636831)
     """
-    names = _greek_names(greeks)
+    names = _greek_names(greeks, american=not (isinstance(exercise, str) and exercise == "european"))
     bk, dt, chk = checked_inputs(model, dtype, backend, (spot, strike, expiry, vol, rate, div), call, on_invalid, method=method)
-    return _run(bk, model, names, chk, dt, method, on_invalid)
+    ex = check_exercise(exercise, chk.shape, model)
+    if ex is None and names != tuple(n for n in names if n not in _NOT_CHECKED):
+        raise ValueError("early_exercise and boundary are outputs of exercise='american' only")
+    return _run(bk, model, names, chk, dt, method, on_invalid, ex)
 
 
 def price(
     spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, vol: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
     call: Any = True, model: Model = "bsm", backend: Any = "auto", dtype: Any = "float64", on_invalid: OnInvalid = "raise",
+    exercise: Any = "european", method: str = "analytic",
 ) -> Array:  # fmt: skip
-    """European option price under ``model`` as an array on the chosen backend (see :func:`greeks`).
+    """European or American option price under ``model`` as an array on the chosen backend (see
+    :func:`greeks`; ``exercise="american"``: Andersen-Lake-Offengelt).
 
     >>> round(float(price(100.0, 100.0, 1.0, 0.2, 0.05, call=False, backend="numpy")), 6)
     5.573526
     """
     return greeks(
         spot, strike, expiry, vol, rate, div, call=call, model=model, greeks=("price",),
-        backend=backend, dtype=dtype, on_invalid=on_invalid,
+        backend=backend, dtype=dtype, on_invalid=on_invalid, exercise=exercise, method=method,
     )["price"]  # fmt: skip

@@ -83,7 +83,7 @@ def _entries(entries: Any, row: int | None) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"dividends {where}expected (time_years, amount) pairs (an (m, 2) array); got shape {arr.shape}")
-    for j, (t, a) in enumerate(arr):
+    for j, (t, a) in enumerate(arr.tolist()):
         what = f"dividends {where}entry {j} (time {t!r}, amount {a!r}): "
         if not (math.isfinite(t) and math.isfinite(a)):
             raise ValueError(what + "time and amount must be finite numbers (no NaN or inf)")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -186,10 +187,14 @@ def escrowed_inputs(
     """
     if vol_adjust not in VOL_ADJUSTS:
         raise ValueError(f"unknown vol_adjust {vol_adjust!r}; expected one of {', '.join(VOL_ADJUSTS)}")
-    dt = spot.dtype
+    t = xp.asarray(np.ascontiguousarray(schedule.times), dtype=spot.dtype)
+    a = xp.asarray(np.ascontiguousarray(schedule.amounts), dtype=spot.dtype)
+    return Escrowed(*_escrowed(xp, vol_adjust, spot, expiry, rate, vol, t, a))
+
+
+def _escrowed(xp: Any, vol_adjust: str, spot: Any, expiry: Any, rate: Any, vol: Any, t: Any, a: Any) -> tuple:
+    """:func:`escrowed_inputs` on arrays (``t``, ``a``: the schedule on the backend), jit-able."""
     T, r = expiry[:, None], rate[:, None]
-    t = xp.asarray(np.ascontiguousarray(schedule.times), dtype=dt)
-    a = xp.asarray(np.ascontiguousarray(schedule.amounts), dtype=dt)
     live = (t > 0) & (t <= T)
     tau = xp.minimum(xp.maximum(t, 0.0), T)  # sorted, as the schedule is
     pvi = xp.where(live, a, 0.0) * xp.exp(-r * tau)
@@ -198,7 +203,7 @@ def escrowed_inputs(
     zero = 0.0 * spot
     if vol_adjust == "none":
         one = zero + 1.0
-        return Escrowed(pv, spot - pv, vol, pv_r, one, zero, zero, zero, zero)
+        return (pv, spot - pv, vol, pv_r, one, zero, zero, zero, zero)
     S, r1 = spot[:, None], rate[:, None]
     Tsafe = xp.where(expiry > 0, expiry, 1.0)
     if vol_adjust == "simple":
@@ -233,7 +238,7 @@ def escrowed_inputs(
     k_t = (A_t + k * k) / (2.0 * k * Tsafe)
     has = pv > 0
     k, k_S, k_SS, k_t, k_r = (xp.where(has, v, d) for v, d in ((k, 1.0), (k_S, 0.0), (k_SS, 0.0), (k_t, 0.0), (k_r, 0.0)))
-    return Escrowed(pv, spot - pv, vol * k, pv_r, k, k_S, k_SS, k_t, k_r)
+    return (pv, spot - pv, vol * k, pv_r, k, k_S, k_SS, k_t, k_r)
 
 
 #: the partials of the escrowed-coordinate value F(S*, vol*, t, r, q) the chain rule uses, per Greek
@@ -290,6 +295,27 @@ def quoted_greeks(
     return out
 
 
+_COMPILED: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _quoted_plain(xp: Any, vol_adjust: str, names: tuple[str, ...], F: Mapping[str, Any], esc: Escrowed, vol: Any, rate: Any) -> dict:
+    """:func:`quoted_greeks` where a row has dividends, the plain partials (bit for bit) where not."""
+    out = quoted_greeks(xp, F, esc, vol, rate, names, vol_adjust)
+    return {k: xp.where(esc.pv > 0, out[k], F[k]) for k in names}
+
+
+def _compiled(bk: Any, what: str, vol_adjust: str, names: tuple[str, ...] = ()) -> Any:
+    """The escrowed inputs or the chain rule as one compiled program per backend (``Backend.jit``)."""
+    key = (id(bk), what, vol_adjust, names)
+    if key not in _COMPILED:
+        if what == "escrowed":
+            fn = partial(_escrowed, bk.xp, vol_adjust)
+        else:
+            fn = partial(_quoted_plain, bk.xp, vol_adjust, names)
+        _COMPILED[key] = (bk, bk.jit(fn))
+    return _COMPILED[key][1]
+
+
 def _row_error(bk: Any, spot: Any, esc: Escrowed) -> None:
     """Raise naming the first row whose dividends' PV is not below its spot (S* <= 0)."""
     if int(esc.spot.shape[0]) == 0:
@@ -336,17 +362,18 @@ def dividend_greeks(
         schedule = DividendSchedule(np.zeros((n, 0)), np.zeros((n, 0)))
     if schedule.n_rows != n:
         raise ValueError(f"dividend schedule has {schedule.n_rows} rows; the inputs broadcast to {n} ({shape})")
-    esc = escrowed_inputs(xp, S, T, r, v, schedule, vol_adjust)
+    if vol_adjust not in VOL_ADJUSTS:
+        raise ValueError(f"unknown vol_adjust {vol_adjust!r}; expected one of {', '.join(VOL_ADJUSTS)}")
+    t, a = (bk.asarray(np.ascontiguousarray(x), dtype=dtype) for x in (schedule.times, schedule.amounts))
+    esc = Escrowed(*_compiled(bk, "escrowed", vol_adjust)(S, T, r, v, t, a))
     _row_error(bk, S, esc)
     kern = black_kernel("bsm", need)
     F = bk.elementwise(kern, [esc.spot, K, T, esc.vol, r, q, phi], need, dtype, key=("dividends", need, str(np.dtype(dtype))))
-    has = esc.pv > 0
-    out = quoted_greeks(xp, F, esc, v, r, names, vol_adjust)
-    out = {k: xp.where(has, out[k], F[k]) for k in names}
+    out = _compiled(bk, "quoted", vol_adjust, names)(F, esc, v, r)
     am = np.broadcast_to(np.asarray(bk.to_numpy(american) if not isinstance(american, bool) else american, dtype=bool), shape).reshape(-1)
     if am.any():
         h = {k: np.asarray(bk.to_numpy(a)).reshape(-1) for k, a in (("T", T), ("v", v), ("r", r), ("q", q), ("phi", phi))}
-        has_h = np.asarray(bk.to_numpy(has))
+        has_h = np.asarray(bk.to_numpy(esc.pv)) > 0
         never = (h["phi"] > 0) & ~has_h & (h["q"] <= 0) & (h["r"] >= 0)
         grid_rows = np.flatnonzero(am & ~never & (h["v"] > 0) & (h["T"] > 0))
         if grid_rows.size:

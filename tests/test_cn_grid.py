@@ -14,6 +14,10 @@ from gpu_hedge._pricing.cn_grid import cn_partials, cn_solve, time_grid
 #: QuantLib 1.44 QdFpAmericanEngine(highPrecisionScheme): American put S=100, K=110, T=1 (365 days,
 #: Actual/365 Fixed), r=5 %, q=1 %, vol 25 %; computed once offline
 AMERICAN_PUT_REF = 14.075437381243
+#: QuantLib 1.44 FdBlackScholesVanillaEngine(cashDividendModel=Escrowed, tGrid=4000, xGrid=2000,
+#: dampingSteps=4, CrankNicolson), computed once offline: American call S=100, K=95, T=365 days,
+#: r=5 %, q=0, vol 30 %, cash dividend 3 at day 273 (Actual/365 Fixed); 2000 x 2000 gives 15.35382408
+AMERICAN_CALL_DIV_REF = 15.35382543
 
 
 def bs(S, K, T, v, r, q, phi):
@@ -23,13 +27,17 @@ def bs(S, K, T, v, r, q, phi):
 
 
 # rows: (a) European call K=105 without dividends, (b) European put K=100 with two cash dividends
-# (the escrowed spot S* = S - PV), (c) American put K=110 without dividends
+# (the escrowed spot S* = S - PV), (c) American put K=110 without dividends, (d) American call
+# K=95 with a cash dividend 3 at day 273 of 365 (vol 30 %, q=0)
 DIV_T, DIV_A = np.array([0.3, 0.8]), np.array([1.5, 1.5])
 S_STAR_B = 100.0 - float(np.sum(DIV_A * np.exp(-0.05 * DIV_T)))
+S_STAR_D = 100.0 - 3.0 * math.exp(-0.05 * 273 / 365)
 ROWS = dict(
-    S=np.array([100.0, S_STAR_B, 100.0]), K=np.array([105.0, 100.0, 110.0]), T=np.ones(3), v=np.full(3, 0.25),
-    r=np.full(3, 0.05), q=np.full(3, 0.01), phi=np.array([1.0, -1.0, -1.0]), am=np.array([False, False, True]),
-    times=np.array([[0.0, 0.0], DIV_T, [0.0, 0.0]]), amounts=np.array([[0.0, 0.0], DIV_A, [0.0, 0.0]]),
+    S=np.array([100.0, S_STAR_B, 100.0, S_STAR_D]), K=np.array([105.0, 100.0, 110.0, 95.0]), T=np.ones(4),
+    v=np.array([0.25, 0.25, 0.25, 0.3]), r=np.full(4, 0.05), q=np.array([0.01, 0.01, 0.01, 0.0]),
+    phi=np.array([1.0, -1.0, -1.0, 1.0]), am=np.array([False, False, True, True]),
+    times=np.array([[0.0, 0.0], DIV_T, [0.0, 0.0], [273 / 365, 273 / 365]]),
+    amounts=np.array([[0.0, 0.0], DIV_A, [0.0, 0.0], [3.0, 0.0]]),
 )  # fmt: skip
 
 
@@ -43,7 +51,7 @@ def _prices(bk, N):
 def errors(bk, sizes=(25, 50, 100, 200)):
     R = ROWS
     exact = bs(R["S"], R["K"], R["T"], R["v"], R["r"], R["q"], R["phi"])
-    exact[2] = AMERICAN_PUT_REF
+    exact[2], exact[3] = AMERICAN_PUT_REF, AMERICAN_CALL_DIV_REF
     return np.array([_prices(bk, N) - exact for N in sizes])
 
 
@@ -52,9 +60,12 @@ def test_second_order_convergence(bk):
     closed form, (b) European with dividends against the escrowed closed form, (c) American put
     against QuantLib's high-precision QdFp value."""
     err = errors(gpu_hedge.get_backend(bk))
-    ratios = err[:-1] / err[1:]
+    ratios = err[:-1, :3] / err[1:, :3]
     assert np.all((ratios > 3.3) & (ratios < 5.0)), (err, ratios)
-    assert np.all(np.abs(err[-1]) < np.array([3e-4, 3e-4, 6e-4]))
+    assert np.all(np.abs(err[-1]) < np.array([3e-4, 3e-4, 6e-4, 1e-4]))
+    # (d) the exercise boundary at the ex-date falls anywhere in a cell: second order on average
+    # (1.6e-3 -> 5e-5 over three halvings), not monotone
+    assert abs(err[0, 3]) / abs(err[-1, 3]) > 16
 
 
 def test_greeks_against_the_closed_form(bk):

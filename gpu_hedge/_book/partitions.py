@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._backends import get_backend, to_numpy
+from .american_rows import EXERCISE_WORDS, american_greek_sums, american_ladder_sums
 from .batches import device_size, pad
 from .book_schema import check_book_columns, check_book_types
 from .ids import book_ids, duplicate_error, duplicate_ids
@@ -33,17 +34,28 @@ from .validation import validate
 __all__ = ["DEDUPE_BELOW", "EMPTY_POSITIONS", "POSITION_COLUMNS", "SMILE_POSITION_COLUMNS", "BookInput", "contracts", "empty_positions",
            "is_text_file", "open_book", "process_partition", "read_partitions"]  # fmt: skip
 
+#: the last two: each row's ``exercise`` ("european" / "american") and ``early_exercise`` (exercising
+#: now is optimal; False for European rows)
 POSITION_COLUMNS = ("position_id", "underlying", *GREEKS, "value", "position_delta", "position_gamma", "position_vega",
-                    "position_theta", "position_rho")  # fmt: skip
+                    "position_theta", "position_rho", "exercise", "early_exercise")  # fmt: skip
 #: the positions columns of a run with a vol surface: the row's vol, and the shadow delta after delta
 SMILE_POSITION_COLUMNS = ("position_id", "underlying", "vol", "price", "delta", "shadow_delta", *GREEKS[2:], "value", "position_delta",
-                          "position_shadow_delta", "position_gamma", "position_vega", "position_theta", "position_rho")  # fmt: skip
+                          "position_shadow_delta", "position_gamma", "position_vega", "position_theta", "position_rho", "exercise",
+                          "early_exercise")  # fmt: skip
+_TEXT_COLUMNS = ("position_id", "underlying", "exercise")
 
 
 def empty_positions(smile: bool = False) -> pa.Table:
     """A positions table without rows (with a vol surface, ``smile``: the columns of such a run)."""
     columns = SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS
-    return pa.table({c: pa.array([], type=pa.string() if c in ("position_id", "underlying") else pa.float64()) for c in columns})
+    kind = lambda c: pa.string() if c in _TEXT_COLUMNS else pa.bool_() if c == "early_exercise" else pa.float64()  # noqa: E731
+    return pa.table({c: pa.array([], type=kind(c)) for c in columns})
+
+
+def exercise_words(american: np.ndarray) -> pa.Array:
+    """``"european"`` / ``"american"`` per row (Arrow strings, built from a dictionary: no Python objects)."""
+    codes = pa.array(np.asarray(american, dtype=np.int8))
+    return pa.DictionaryArray.from_arrays(codes, pa.array(list(EXERCISE_WORDS))).cast(pa.string())
 
 
 #: the positions table of a partition without positions (or whose positions are not kept)
@@ -183,21 +195,24 @@ def process_partition(
     if n:
         # Positions in the same contract (underlying, strike, expiry, type, vol, model) have the same
         # per-unit Greeks and scenario values: price each contract once with its netted weight.
-        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model) + ((chk.on_surface,) if smile else ())
+        american = chk.american if chk.american is not None else np.zeros(n, dtype=bool)
+        rows = (chk.und_code, chk.strike, chk.tau, chk.vol, chk.phi, chk.model, american) + ((chk.on_surface,) if smile else ())
         inverse, first = contracts(rows, dedupe_below)
         picked = [a[first] for a in rows] if first is not None else list(rows)
-        codes, strike, tau, vol, phi, model_code = picked[:6]
+        codes, strike, tau, vol, phi, model_code, amer = picked[:7]
         weight = np.bincount(inverse, weights=chk.weight) if first is not None else chk.weight
         n_c = strike.size
         spot, rate, div = market.spot[codes], market.rate[codes], market.div[codes]
         unit = {name: np.empty(n_c) for name in GREEKS} if keep_positions else {}
+        early = np.zeros(n_c, dtype=bool)
         dt = getattr(bk.xp, dtype)
         pairs = scenarios.pairs() if scenarios is not None else []
-        slope = market.vol_slope_spot(codes, strike, tau, picked[6], spot) if smile else None  # d sigma / d S per contract
-        moving = smile and market.sticky == "moneyness" and bool(pairs) and bool(picked[6].any())
-        moved = [market.moved_vol(codes, strike, tau, vol, picked[6], ds) for ds in spot_shocks(pairs)] if moving else []
+        slope = market.vol_slope_spot(codes, strike, tau, picked[7], spot) if smile else None  # d sigma / d S per contract
+        moving = smile and market.sticky == "moneyness" and bool(pairs) and bool(picked[7].any())
+        moved = [market.moved_vol(codes, strike, tau, vol, picked[7], ds) for ds in spot_shocks(pairs)] if moving else []
         sums[0] = np.bincount(chk.und_code, minlength=n_u)
-        for model, mask in (("bsm", model_code == 0), ("black76", model_code == 1)):
+        groups = [(model, ex, (model_code == code) & (amer == ex)) for model, code in (("bsm", 0), ("black76", 1)) for ex in (False, True)]
+        for model, is_american, mask in groups:
             m = int(mask.sum())
             if not m:
                 continue
@@ -209,17 +224,26 @@ def process_partition(
             args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
             w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
             dev_slope = bk.asarray(pad(slope[sel], size, 0.0), dtype=dtype) if slope is not None else None
-            out, part = greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
+            if is_american:  # priced by ALO, Greeks and every scenario
+                out, part = american_greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
+                if keep_positions:
+                    early[sel] = to_numpy(out["early_exercise"])[:m]
+            else:
+                out, part = greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
             sums[1:] += part  # on the device
             if keep_positions:
                 for name in GREEKS:
                     unit[name][sel] = to_numpy(out[name])[:m]
             if pairs:
                 dev_moved = [bk.asarray(pad(v[sel], size, 0.2), dtype=dtype) for v in moved] if moving else None
-                ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
+                if is_american:
+                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved, base=out["price"])
+                else:
+                    ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
         if keep_positions and smile:
             unit["shadow_delta"] = unit["delta"] + unit["vega"] * slope
         greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit
+        early = early[inverse] if first is not None else early
         weight = chk.weight
         per = {name: greeks[name] * weight for name in greeks}
         if keep_positions:
@@ -230,6 +254,8 @@ def process_partition(
                 **greeks,
                 "value": per["price"],
                 **{f"position_{name}": per[name] for name in ("delta", "shadow_delta", "gamma", "vega", "theta", "rho") if name in per},
+                "exercise": exercise_words(american),
+                "early_exercise": early,
             }
             columns = SMILE_POSITION_COLUMNS if smile else POSITION_COLUMNS
             positions = pa.table({c: table[c] for c in columns})

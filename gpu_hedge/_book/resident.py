@@ -3,8 +3,9 @@
 On a GPU the positions' arrays (strike, years to expiry, vol, weight, underlying code) stay in
 device memory; a new market (spots, vols, rates) is a few hundred numbers copied over, so an
 intraday re-run costs only the arithmetic. On a CPU the same object saves re-reading and
-re-validating the file. Evaluation runs in slices of rows; on a device out-of-memory error the slice
-halves and the work goes on (never a lost result).
+re-validating the file. American rows (the book's ``exercise`` column) are priced by the same ALO
+code as :func:`gpu_hedge.risk`, Greeks and every ladder scenario. Evaluation runs in slices of
+rows; on a device out-of-memory error the slice halves and the work goes on (never a lost result).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._backends import Backend, get_backend
+from .american_rows import american_greek_sums, american_ladder_sums
 from .batches import each_slice
 from .market import Market, read_market
 from .partitions import open_book
@@ -36,6 +38,7 @@ class _Rows:
     phi: Any
     weight: Any
     model: str
+    american: bool = False  # priced by ALO (the book's ``exercise`` column)
 
 
 class ResidentBook:
@@ -74,20 +77,23 @@ class ResidentBook:
             ok = ~np.isin(np.arange(first - len(frame), first), chk.invalid["row"].to_numpy())
             own = frame["vol"].notna().to_numpy()[ok] if "vol" in frame.columns else np.zeros(int(ok.sum()), dtype=bool)
             vol_given = np.where(own, chk.vol, np.nan)
-            parts.append((chk.und_code, chk.strike, chk.tau, vol_given, chk.phi, chk.weight, chk.model))
+            american = chk.american if chk.american is not None else np.zeros(chk.strike.size, dtype=bool)
+            parts.append((chk.und_code, chk.strike, chk.tau, vol_given, chk.phi, chk.weight, chk.model, american))
         self.invalid = pd.concat(invalid, ignore_index=True) if invalid else pd.DataFrame()
-        cat = [np.concatenate(x) if parts else np.zeros(0) for x in zip(*parts, strict=True)] if parts else [np.zeros(0)] * 7
-        codes, strike, tau, vol_given, phi, weight, model = cat
+        cat = [np.concatenate(x) if parts else np.zeros(0) for x in zip(*parts, strict=True)] if parts else [np.zeros(0)] * 8
+        codes, strike, tau, vol_given, phi, weight, model, american = cat
         self.n = int(strike.size)
         self._counts = np.bincount(codes.astype(np.int64), minlength=self.market.size).astype(np.float64)  # host, once
         self._rows: list[_Rows] = []
         for name, flag in (("bsm", 0), ("black76", 1)):
-            m = model == flag
-            if not m.any():
-                continue
-            a = self.bk.asarray
-            self._rows.append(_Rows(a(codes[m].astype(np.int64)), a(strike[m], dtype=dtype), a(tau[m], dtype=dtype),
-                                    a(vol_given[m], dtype=dtype), a(phi[m], dtype=dtype), a(weight[m], dtype=dtype), name))  # fmt: skip
+            for ex in (False, True):
+                m = (model == flag) & (american.astype(bool) == ex)
+                if not m.any():
+                    continue
+                a = self.bk.asarray
+                self._rows.append(_Rows(a(codes[m].astype(np.int64)), a(strike[m], dtype=dtype), a(tau[m], dtype=dtype),
+                                        a(vol_given[m], dtype=dtype), a(phi[m], dtype=dtype), a(weight[m], dtype=dtype), name,
+                                        ex))  # fmt: skip
 
     def update_market(self, market: Any) -> None:
         """Replace the market data (same underlyings, any order); the positions stay where they are."""
@@ -118,9 +124,8 @@ class ResidentBook:
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            _, part = greek_sums(
-                self.bk, rows.model, self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt
-            )
+            sums_of = american_greek_sums if rows.american else greek_sums
+            _, part = sums_of(self.bk, rows.model, self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
             sums[1:] += part
 
         self._each_slice(work)
@@ -135,7 +140,8 @@ class ResidentBook:
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
             args = self._inputs(rows, lo, hi)
-            total[:] += ladder_sums(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
+            ladder_of = american_ladder_sums if rows.american else ladder_sums
+            total[:] += ladder_of(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
 
         self._each_slice(work)
         return ladder_frame(total, scenarios, self.market, self._counts > 0)

@@ -16,6 +16,11 @@ column                    required   meaning
 ``vol``                   no         the position's implied vol (decimal); empty -> market vol
 ``model``                 no         ``bsm`` (default), ``black76`` (the underlying's price is a
                                      forward/futures price; its ``div`` is ignored)
+``exercise``              no         ``european`` (default; also an empty cell) or ``american``
+                                     (any case): American rows (bsm and black76) are priced by
+                                     the Andersen-Lake-Offengelt method in the Greeks and in every
+                                     ladder scenario; the positions table says each row's exercise
+                                     and ``early_exercise`` (exercising now is optimal)
 ========================  =========  ===========================================================
 
 Market data, one row per underlying: ``underlying``, ``spot`` (> 0), ``vol`` (decimal, > 0; used
@@ -26,7 +31,7 @@ underlying (:class:`VolSurface` says how it is interpolated), or a fitted surfac
 own vol then takes its underlying's surface at its strike and expiry, else the flat ``vol``.
 
 Any other column is an error (a typo would otherwise be silently ignored). Row problems (NaN,
-strike <= 0, unknown option type or model, underlying missing from the market data, expired, bad
+strike <= 0, unknown option type, model or exercise, underlying missing from the market data, expired, bad
 quantity, multiplier or vol) are collected per row with the column, the value and a reason.
 
 Numbers must be numbers (:data:`NUMERIC_COLUMNS`): in a typed source (Parquet, Arrow, a DataFrame) a
@@ -50,6 +55,7 @@ and :mod:`.validation` (row checks).
 from __future__ import annotations
 
 from .book_schema import (
+    AMERICAN_MODELS,
     BOOK_OPTIONAL,
     BOOK_REQUIRED,
     INVALID_COLUMNS,
@@ -65,6 +71,7 @@ from .validation import Checked, describe_invalid, validate
 from .vol_grid import SURFACE_COLUMNS, VolSurface, read_surfaces
 
 __all__ = [
+    "AMERICAN_MODELS",
     "BOOK_OPTIONAL",
     "BOOK_REQUIRED",
     "DUPLICATE_REASON",

@@ -31,8 +31,9 @@ from .reductions import PartResult
 
 __all__ = ["MANIFEST_VERSION", "PartStore", "file_sha256", "fingerprint", "write_json", "write_outputs", "write_parquet"]
 
-#: 2: partition checksums in the manifest and a whole-content input fingerprint (version-1 partitions are redone)
-MANIFEST_VERSION = 2
+#: 2: partition checksums in the manifest and a whole-content input fingerprint (version-1 partitions are redone);
+#: 3: the positions' ``exercise`` and ``early_exercise`` columns (earlier partitions are redone)
+MANIFEST_VERSION = 3
 #: bytes read at a time when hashing files
 _HASH_BLOCK = 1 << 22
 
@@ -92,7 +93,7 @@ def _save_part(part: PartResult, parts: Path) -> None:
     records their checksums (:func:`_checksums`), written after the files."""
     pos_name, inv_name, sums_name = _part_files(part.index)
     # per-position Greeks are float noise to a compressor: snappy, and dictionaries only for names
-    write_parquet(part.positions, parts / pos_name, compression="snappy", use_dictionary=["underlying"])
+    write_parquet(part.positions, parts / pos_name, compression="snappy", use_dictionary=["underlying", "exercise"])
     write_parquet(part.invalid.astype({"row": "int64"}), parts / inv_name)
     tmp = parts / f"{sums_name}.tmp"
     with open(tmp, "wb") as f:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .book_schema import MODELS
+from .book_schema import AMERICAN_MODELS, MODELS
 from .ids import DUPLICATE_REASON, comparable_ids
 from .market import Market
 from .sources import BookError
@@ -37,6 +37,7 @@ class Checked:
     model: np.ndarray  # 0 bsm, 1 black76
     invalid: pd.DataFrame
     on_surface: np.ndarray | None = None  # the rows whose vol is their underlying's surface's (no own vol)
+    american: np.ndarray | None = None  # boolean: American exercise (the book's ``exercise`` column)
 
 
 def validate(
@@ -171,6 +172,15 @@ def validate(
         flag(np.isnan(code_m), "model", df["model"], f"unknown model (use {' or '.join(MODELS)})")
         model = np.nan_to_num(code_m).astype(np.int8)
 
+    american = np.zeros(n, dtype=bool)
+    if "exercise" in df.columns:  # empty cells are European, as a missing column is
+        code_x = _map_words(df["exercise"].fillna("european"), {"european": 0.0, "american": 1.0})
+        flag(np.isnan(code_x), "exercise", df["exercise"], "unknown exercise (use european or american)")
+        american = code_x == 1.0
+        if unsupported := [name for name in MODELS if name not in AMERICAN_MODELS]:  # no book model lacks it today
+            no_american = american & np.isin(model, [MODELS.index(u) for u in unsupported])
+            flag(no_american, "exercise", df["exercise"], f"American exercise is not available for model {' or '.join(unsupported)}")
+
     bad = reason != ""
     invalid = pd.DataFrame(
         {
@@ -184,7 +194,7 @@ def validate(
     ok = ~bad
     return Checked(
         pid[ok].reset_index(drop=True), und_str[ok].reset_index(drop=True), code[ok].astype(np.int64), phi[ok], strike[ok],
-        tau[ok], (qty * mult)[ok], vol[ok], model[ok], invalid, on[ok],
+        tau[ok], (qty * mult)[ok], vol[ok], model[ok], invalid, on[ok], american[ok],
     )  # fmt: skip
 
 

@@ -1,0 +1,95 @@
+"""American rows of the risk job: Greeks, sums per underlying and scenario ladders priced by the
+Andersen-Lake-Offengelt method (:func:`gpu_hedge._pricing.american_greeks.american_greeks`).
+
+The same contracts as :func:`.reductions.greek_sums` / :func:`.reductions.ladder_sums` (backend
+arrays ``args`` = S, K, T, vol, r, q, phi; weights ``w``; underlying codes ``c``), so the partition
+code and :class:`~gpu_hedge._book.resident.ResidentBook` pick one or the other by the rows'
+exercise. A ladder revalues every scenario with the American pricer at the shifted inputs (spot
+``S (1 + ds)``, vol ``max(vol + dv, 0)``, or the moved vol of a sticky-moneyness smile), several
+scenarios stacked into one call of at most :data:`STACK_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._backends import Backend
+from .._pricing.american_greeks import american_greeks
+from .batches import device_size
+from .reductions import GREEKS, segment_sum
+from .scenarios import spot_shocks
+
+__all__ = ["AMERICAN_OUTPUTS", "EXERCISE_WORDS", "STACK_ROWS", "american_greek_sums", "american_ladder_sums"]
+
+#: the book's ``exercise`` words and their codes (0 european, 1 american)
+EXERCISE_WORDS = ("european", "american")
+#: what an American row's pricing returns: the job's Greeks and the early-exercise flag
+AMERICAN_OUTPUTS = (*GREEKS, "early_exercise")
+#: rows per American pricing call of a ladder (scenarios stacked: bounded temporaries)
+STACK_ROWS = 1 << 18
+
+
+def _padded(bk: Backend, args: list[Any], w: Any, c: Any, extra: list[Any]) -> tuple[int, list[Any], Any, Any, list[Any]]:
+    """``(rows, args, w, c, extra)`` lengthened to :func:`device_size` rows (compiling backends compile
+    per shape; an American kernel's compile is long) with copies of the first row of weight 0."""
+    m = int(args[0].shape[0])
+    size = device_size(bk, m)
+    if size == m or not m:
+        return m, args, w, c, extra
+    xp = bk.xp
+    more = lambda a, fill=None: xp.concatenate([a, xp.broadcast_to(a[:1] if fill is None else fill, (size - m,))])  # noqa: E731
+    return m, [more(a) for a in args], more(w, xp.zeros((1,), dtype=w.dtype)), more(c), [more(a) for a in extra]
+
+
+def american_greek_sums(
+    bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any, slope: Any = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """:data:`AMERICAN_OUTPUTS` of American rows and the weighted sums of :data:`GREEKS` per
+    underlying code, ``(len(GREEKS), n_u)`` on the host (one more row, the shadow delta
+    ``delta + vega x slope``, with ``slope``); ``early_exercise`` comes back boolean."""
+    m, args, w, c, slopes = _padded(bk, args, w, c, [] if slope is None else [slope])
+    out = american_greeks(bk, args, AMERICAN_OUTPUTS, dt, model=model)
+    out = {**out, "early_exercise": out["early_exercise"] > 0.5}
+    rows = [segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS]
+    if slopes:
+        rows.append(segment_sum(bk, c, (out["delta"] + out["vega"] * slopes[0]) * w, n_u))
+    return {name: v[:m] for name, v in out.items()}, np.stack(rows)
+
+
+def american_ladder_sums(
+    bk: Backend, model: str, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
+    moved: list[Any] | None = None, base: Any = None,
+) -> np.ndarray:  # fmt: skip
+    """Weighted scenario P&L ``w x (V(S (1 + ds), vol') - V(S, vol))`` of American rows per underlying
+    code, ``(len(pairs), n_u)`` on the host; ``vol' = max(vol + dv, 0)`` with ``vol`` the row's, or its
+    vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry). ``base``: the
+    rows' American prices when already known."""
+    xp = bk.xp
+    out = np.zeros((len(pairs), n_u))
+    if not int(args[0].shape[0]) or not len(pairs):
+        return out
+    _, args, w, c, extra = _padded(bk, args, w, c, [*(moved or []), *([] if base is None else [base])])
+    moved, base = (extra[: len(moved)] if moved is not None else None), (extra[-1] if base is not None else None)
+    S, K, T, vol, r, q, phi = args
+    if base is None:
+        base = american_greeks(bk, args, ("price",), dt, model=model)["price"]
+    m = int(S.shape[0])
+    index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
+    per_call = max(1, STACK_ROWS // m)
+    for lo in range(0, len(pairs), per_call):
+        group = pairs[lo : lo + per_call]
+        spots, vols = [], []
+        for ds, dv in group:
+            at = moved[index[ds]] if moved is not None else vol
+            spots.append(S * (1.0 + ds))
+            vols.append(xp.maximum(at + dv, 0.0) if dv else at)
+        g = len(group)
+        stacked = [xp.concatenate(spots), *(xp.concatenate([a] * g) for a in (K, T)), xp.concatenate(vols),
+                   *(xp.concatenate([a] * g) for a in (r, q, phi))]  # fmt: skip
+        price = american_greeks(bk, stacked, ("price",), dt, model=model)["price"]
+        for j in range(g):
+            out[lo + j] = segment_sum(bk, c, (price[j * m : (j + 1) * m] - base) * w, n_u)
+    return out

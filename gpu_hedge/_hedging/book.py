@@ -4,6 +4,12 @@ Black-Scholes-Merton closed forms (:func:`gpu_hedge._pricing.black_scholes.black
 date, summed over the options still alive, in shares (delta), shares per unit of price (gamma) and
 currency (price, vega per unit of vol, theta per year); the decisions' delta may be the smile's or
 the minimum-variance delta (:mod:`gpu_hedge._hedging.smile`). Settlement at intrinsic value.
+
+American options (``Option(exercise="american")``) are priced by the package's American pricer
+(:func:`american_terms`, the batched ALO scheme of :func:`gpu_hedge._pricing.american_greeks.american_greeks`,
+one call per option and date over the paths), so these need the backend (``bk``), and only count
+on the paths where they are still alive (``alive``, the state's per-path mask: 0 once exercised or
+assigned). A plan holding one runs the generic per-date loop (:func:`gpu_hedge._hedging.drivers.run`).
 """
 
 from __future__ import annotations
@@ -12,17 +18,20 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from .._pricing.american_greeks import american_greeks
 from .._pricing.black_scholes import black_kernel
 from .._types import Array
 from .engine import Option
 from .smile import minimum_variance_delta, smile_delta
 
-__all__ = ["ALL", "KERNEL", "book_greeks", "book_value", "kernel", "settle"]
+__all__ = ["ALL", "KERNEL", "american_terms", "book_greeks", "book_value", "kernel", "settle"]
 
 #: every Greek the book is priced for
 ALL = ("price", "delta", "gamma", "vega", "theta")
 #: the kernel of all of them, any region (the ledger and the final unwind of a hedge option)
 KERNEL = black_kernel("bsm", ALL)
+#: the American outputs of one pricer pass (what :func:`american_terms` always asks for)
+_AMERICAN_BASE = ("price", "delta", "gamma", "early_exercise")
 
 
 @lru_cache(maxsize=64)
@@ -32,9 +41,22 @@ def kernel(names: tuple[str, ...]) -> Callable[..., dict]:
     return black_kernel("bsm", names, regular_only=True)
 
 
+def american_terms(
+    bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...]
+) -> dict[str, Array]:
+    """American outputs ``names`` (Greeks per option, ``early_exercise``, ``boundary``) of option
+    ``o`` per path at remaining expiry ``tau`` (> 0) and ``vol``: the package's American pricer on
+    the backend (module-level, so a test may swap it, e.g. for European deltas). Price, delta, gamma
+    and the exercise flag come from one pricer pass, so they are always asked for together: one
+    compiled kernel serves every call of a run on a compiling backend (the bumped Greeks, vega and
+    theta, only when ``names`` has them: the ledger)."""
+    wanted = tuple(dict.fromkeys((*_AMERICAN_BASE, *names)))
+    return american_greeks(bk, [spot, o.strike, tau, vol, rate, div, 1.0 if o.call else -1.0], wanted, spot.dtype)
+
+
 def book_greeks(
     xp: Any, sp: Any, plan: Any, live: tuple[int, ...], spot: Array, t: Any, vols: Any, names: tuple[str, ...] = ALL,
-    hedge: bool = False,
+    hedge: bool = False, *, bk: Any = None, alive: Array | None = None, pre: dict[int, dict[str, Array]] | None = None,
 ) -> dict[str, Array]:  # fmt: skip
     """Sums over the live options of units x Greeks ``names`` at ``vols`` (per option), at dates before
     expiry: the package's Black-Scholes-Merton kernel (regular region only; with the date's expiry and
@@ -43,19 +65,29 @@ def book_greeks(
     ``hedge``: the Greeks a decision hedges, whose delta is the plan's delta model
     (:mod:`gpu_hedge._hedging.smile`): ``"smile"`` reads each option's slope d sigma / dk at
     ``vols[n_options + j]`` (the plan's hedge vols carry them after the vols), ``MinimumVariance``
-    the Hull-White correction; both need the options' vegas (computed, not returned)."""
+    the Hull-White correction; both need the options' vegas (computed, not returned).
+
+    American options: :func:`american_terms` on ``bk`` (``pre[j]``, when given, holds option j's
+    outputs already computed at this spot, date and vol), each term times ``alive[:, j]`` (the
+    per-path mask of options not yet exercised; None: alive everywhere). European terms are as
+    without these arguments."""
     model = getattr(plan, "delta", "bs") if hedge and "delta" in names else "bs"
     fn = kernel(names if model == "bs" else tuple(dict.fromkeys((*names, "vega"))))
     n_opt = len(plan.options)
     total: dict[str, Array] = {}
     for j in live:
         o = plan.options[j]
-        g = fn(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
-        if model == "smile":
-            g = {**g, "delta": smile_delta(g["delta"], g["vega"], spot, vols[n_opt + j])}
-        elif model != "bs":
-            d = minimum_variance_delta(g["delta"], g["vega"], spot, o.expiry - t, model.of(o.call), bool(o.call), plan.div, xp)
-            g = {**g, "delta": d}
+        if o.american:  # the plan refuses smile / minimum-variance deltas with American options
+            g = pre[j] if pre is not None and j in pre else american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names)
+            if alive is not None:
+                g = {name: g[name] * alive[:, j] for name in names}
+        else:
+            g = fn(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
+            if model == "smile":
+                g = {**g, "delta": smile_delta(g["delta"], g["vega"], spot, vols[n_opt + j])}
+            elif model != "bs":
+                d = minimum_variance_delta(g["delta"], g["vega"], spot, o.expiry - t, model.of(o.call), bool(o.call), plan.div, xp)
+                g = {**g, "delta": d}
         for name in names:
             term = g[name] if o.units == 1 else o.units * g[name]
             total[name] = total[name] + term if name in total else term
@@ -64,12 +96,20 @@ def book_greeks(
     return total
 
 
-def book_value(xp: Any, sp: Any, plan: Any, live: tuple[int, ...], spot: Array, t: Any, vols: Any, marks: Any = None) -> Array:
+def book_value(
+    xp: Any, sp: Any, plan: Any, live: tuple[int, ...], spot: Array, t: Any, vols: Any, marks: Any = None, *, bk: Any = None,
+    alive: Array | None = None,
+) -> Array:  # fmt: skip
     """The live options' value per path (currency): ``marks`` (that date's row of real values per
-    option) when given, else the model at ``vols``."""
+    option) when given, else the model at ``vols``; ``bk`` and ``alive`` as in :func:`book_greeks`."""
     if marks is not None:
+        if alive is not None:
+            return sum(
+                plan.options[j].units * float(marks[j]) * (alive[:, j] if plan.options[j].american else 1.0) for j in live
+            ) + xp.zeros_like(spot)
         return sum(plan.options[j].units * float(marks[j]) for j in live) + xp.zeros_like(spot)
-    return book_greeks(xp, sp, plan, live, spot, t, vols)["price"]
+    names = ("price",) if any(plan.options[j].american for j in live) else ALL  # no bumped American Greeks for a value
+    return book_greeks(xp, sp, plan, live, spot, t, vols, names, bk=bk, alive=alive)["price"]
 
 
 def settle(xp: Any, o: Option, spot: Array) -> Array:

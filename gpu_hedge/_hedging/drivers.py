@@ -6,6 +6,11 @@ A driver reads the prices one date at a time (memory O(n_paths)), opens the book
 date accrues (:func:`~gpu_hedge._hedging.step.accrue`), decides (a date step of
 :mod:`gpu_hedge._hedging.step`) and at the last date unwinds (:func:`~gpu_hedge._hedging.step.finish`),
 returning the final :class:`~gpu_hedge._hedging.state.HedgeState`.
+
+A book holding an American option runs this loop on every backend (never a fused native step or a
+compiled scan): each date after its accrual first settles the options exercised there
+(:func:`~gpu_hedge._hedging.step.exercise`, the per-path ``alive`` mask of the state), then decides
+(:func:`~gpu_hedge._hedging.step.american_step`) or, at the last date, unwinds.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ import numpy as np
 from .._backends import Backend
 from .._types import Array
 from .book import book_value
+from .engine import has_american
 from .plan import Plan, static_plan
 from .state import HedgeState, opened
-from .step import accrue, date_step, finish, jitted_step
+from .step import accrue, american_step, date_step, exercise, finish, jitted_step
 
 __all__ = ["last_numbers", "run", "run_blocks"]
 
@@ -38,17 +44,20 @@ def run(
 ) -> HedgeState:  # fmt: skip
     """The loop over dates; ``row(k)`` gives the prices at date k as a backend array (n_paths,);
     ``record`` (ledger) is called after each date as ``record(k, t, spot, state, live)``; ``direct``
-    and ``native``: see :func:`~gpu_hedge._hedging.step.date_step`."""
+    and ``native``: see :func:`~gpu_hedge._hedging.step.date_step`. American books: every date runs
+    :func:`~gpu_hedge._hedging.step.american_step` (exercise, then the decision) on plain arrays."""
     xp, sp = bk.xp, bk.special
     times, n_times = plan.times, plan.times.size
     zeros = xp.zeros((n_paths,), dtype=dtype)
     live = tuple(range(len(plan.options)))
     spot = row(0)
     marks0 = plan.marks[0] if plan.marks is not None else None
-    state = opened(book_value(xp, sp, plan, live, spot, times[0], plan.vols[0], marks0), zeros)
+    american = has_american(plan)
+    alive = xp.ones((n_paths, len(plan.options)), dtype=dtype) if american else None
+    state = opened(book_value(xp, sp, plan, live, spot, times[0], plan.vols[0], marks0, bk=bk), zeros, alive)
     prev = spot
     steps: dict[tuple[tuple[int, ...], bool], Callable[..., Any]] = {}
-    jit = "jit" in bk.capabilities
+    jit = "jit" in bk.capabilities and not american
     # the dates' numbers as Python floats once, and the settlement dates as a set: the per-date Python
     # work is what a backend's path-block threads share under the GIL
     t_list, settles = [float(t) for t in times], frozenset(plan.settle_at)
@@ -68,15 +77,20 @@ def run(
             key = (live, force)
             if key not in steps:
                 steps[key] = (
-                    jitted_step(bk, static_plan(plan), live, force) if jit
+                    american_step(bk, plan, live, force) if american
+                    else jitted_step(bk, static_plan(plan), live, force) if jit
                     else date_step(bk, plan, live, direct=direct, force=force, native=native)
                 )  # fmt: skip
-            if jit:  # the date's numbers in the run's dtype: a float64 scalar would promote a float32 run
+            if american:
+                state = steps[key](state, spot, k, t, plan.hedge_vols[k], hv, plan.vols[k])
+            elif jit:  # the date's numbers in the run's dtype: a float64 scalar would promote a float32 run
                 numbers = (bk.asarray(t, dtype), bk.asarray(plan.hedge_vols[k], dtype), bk.asarray(hv, dtype))
                 state = steps[key](state, spot, k, *numbers)
             else:
                 state = steps[key](state, spot, k, t, plan.hedge_vols[k], hv)
         else:
+            if american:  # exercised now or marked: the same value (an exercised option is worth its intrinsic value)
+                state = exercise(bk, plan, state, live, spot, t, [float(v) for v in plan.vols[k]])[0]
             state = finish(bk, plan, state, live, spot, t, *last_numbers(plan))
         if record is not None:
             record(k, t, spot, state, live)
@@ -93,7 +107,12 @@ def run_blocks(
     (:meth:`map_path_blocks`, on the backend's thread pool). ``rows_of(lo, hi, serial)`` returns the
     block's ``row(k)`` (prices of paths lo ... hi-1 at date k, read in date order; ``serial`` a
     one-thread copy of the backend for work inside a block). Per-path results do not depend on the
-    block size or the thread count."""
+    block size or the thread count. American books run as one block (see the comment below)."""
+
+    if has_american(plan):
+        # the American pricer runs its own threaded executor (bk.elementwise): one block of all paths,
+        # on the backend itself (a pool thread calling into the same pool could wait on itself)
+        return run(bk, plan, rows_of(0, n_paths, bk), n_paths, dtype, direct=True)
 
     def one(lo: int, hi: int, serial: Backend) -> HedgeState:
         return run(bk, plan, rows_of(lo, hi, serial), hi - lo, dtype, direct=True, native=native)
@@ -101,4 +120,4 @@ def run_blocks(
     states = bk.map_path_blocks(one, n_paths)  # type: ignore[attr-defined]
     if len(states) == 1:
         return states[0]
-    return HedgeState(*(bk.xp.concatenate(parts) for parts in zip(*states, strict=True)))
+    return HedgeState(*(None if parts[0] is None else bk.xp.concatenate(parts) for parts in zip(*states, strict=True)))

@@ -19,14 +19,21 @@ from ._checks import is_real
 from .costs import Costs
 from .strategies import Context, Strategy
 
-__all__ = ["Option", "rebalance"]
+__all__ = ["EXERCISES", "Option", "has_american", "rebalance"]
+
+#: the exercise styles an :class:`Option` may have
+EXERCISES = ("european", "american")
 
 
 @dataclass(frozen=True)
 class Option:
-    """A European option in the book: ``strike``, ``expiry`` (years, on the same clock as the
-    engine's ``times``), ``call``, signed ``quantity`` (negative = short) and ``multiplier`` (shares
-    per option). ``vol`` overrides the engine's pricing vol for this option."""
+    """An option in the book: ``strike``, ``expiry`` (years, on the same clock as the engine's
+    ``times``), ``call``, signed ``quantity`` (negative = short) and ``multiplier`` (shares per
+    option). ``vol`` overrides the engine's pricing vol for this option. ``exercise``:
+    ``"european"`` (the default) or ``"american"``: priced and hedged with American Greeks
+    (:func:`gpu_hedge._pricing.american_greeks.american_greeks`) and, on each path, exercised (long)
+    or assigned (short) at intrinsic value on the first hedge date where immediate exercise is
+    optimal for the holder (see :mod:`gpu_hedge._hedging.loop`)."""
 
     strike: float
     expiry: float
@@ -34,6 +41,7 @@ class Option:
     quantity: float = 1.0
     multiplier: float = 1.0
     vol: float | None = None
+    exercise: str = "european"
 
     def __post_init__(self) -> None:
         for name in ("strike", "expiry", "quantity", "multiplier"):
@@ -48,11 +56,23 @@ class Option:
             raise ValueError(f"Option.vol = {self.vol!r} must be a finite number > 0")
         if not isinstance(self.call, bool | np.bool_):
             raise ValueError(f"Option.call = {self.call!r} must be True (call) or False (put)")
+        if not (isinstance(self.exercise, str) and self.exercise in EXERCISES):
+            raise ValueError(f"Option.exercise = {self.exercise!r} must be one of {', '.join(map(repr, EXERCISES))}")
+
+    @property
+    def american(self) -> bool:
+        """Whether the option may be exercised before its expiry (``exercise="american"``)."""
+        return self.exercise == "american"
 
     @property
     def units(self) -> float:
         """Signed shares per unit of option value: ``quantity x multiplier``."""
         return self.quantity * self.multiplier
+
+
+def has_american(plan: Any) -> bool:
+    """Whether a plan's book holds an American option (such plans run the generic per-date loop)."""
+    return any(o.american for o in plan.options)
 
 
 class Decision(tuple):

@@ -3,6 +3,9 @@ backend, with each date's book value, Greeks, trade, cost, cash and a P&L attrib
 
 Used by :meth:`gpu_hedge.HedgeResult.ledger`; it drives :func:`gpu_hedge._hedging.drivers.run` with
 a ``record`` callback, so the ledger is the run's own arithmetic, not a second implementation of it.
+A book holding American options adds two columns: ``exercised`` (True on the date an option was
+exercised or assigned on this path, a change of the state's ``alive`` mask) and ``exercise_cash``
+(what that settlement paid into the cash: units x intrinsic value, negative when assigned).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._backends import host_backend, to_numpy
-from .book import KERNEL, book_greeks
+from .book import KERNEL, book_greeks, settle
 from .drivers import run
+from .engine import has_american
 from .plan import Plan
 from .state import HedgeState
 
@@ -43,17 +47,20 @@ def ledger(plan: Plan, prices: Any, path: int, n_paths: int) -> pd.DataFrame:
         return column[k : k + 1]
 
     rows: list[dict[str, float]] = []
+    american = has_american(plan)
+    was_alive = [np.ones(len(plan.options))]  # the previous date's mask (American books)
 
     def record(k: int, t: float, spot: Any, state: HedgeState, live: tuple[int, ...]) -> None:
         s = float(spot[0])
         final = k == plan.times.size - 1
         if final:  # everything has been settled, marked or unwound into cash
             live = ()
+        alive = state.alive
         if plan.marks is not None:
-            value = sum(plan.options[j].units * float(plan.marks[k, j]) for j in live)
-            g = book_greeks(xp, sp, plan, live, spot, t, plan.vols[k])
+            value = sum(plan.options[j].units * float(plan.marks[k, j]) * (float(alive[0, j]) if alive is not None else 1.0) for j in live)
+            g = book_greeks(xp, sp, plan, live, spot, t, plan.vols[k], bk=bk, alive=alive)
         else:
-            g = book_greeks(xp, sp, plan, live, spot, t, plan.vols[k])
+            g = book_greeks(xp, sp, plan, live, spot, t, plan.vols[k], bk=bk, alive=alive)
             value = float(g["price"][0]) if live else 0.0
         hedge_value = 0.0
         h_opt = plan.hedge_option
@@ -82,6 +89,12 @@ def ledger(plan: Plan, prices: Any, path: int, n_paths: int) -> pd.DataFrame:
             "holding": holding, "trade": holding - (last["holding"] if last else 0.0),
             "cost": cost_total - (last["_costs"] if last else 0.0), "cash": cash, "pnl": pnl, "_costs": cost_total,
         }  # fmt: skip
+        if american:
+            now = np.asarray(alive[0], dtype=np.float64)
+            gone = [j for j in range(len(plan.options)) if was_alive[0][j] > now[j]]
+            r["exercised"] = bool(gone)
+            r["exercise_cash"] = sum(float(settle(xp, plan.options[j], spot)[0]) for j in gone)
+            was_alive[0] = now
         if last is None:
             r.update(step_pnl=pnl, delta_pnl=0.0, gamma_pnl=0.0, theta_pnl=0.0, vega_pnl=0.0, carry=0.0)
         else:

@@ -20,6 +20,14 @@ Ledger conventions (per path, currency units):
   underlying, each trade paid at the observed price plus its cost.
 - t_n: options expiring then settle at intrinsic value, the others are marked (model value at the
   last vol, or ``marks[-1]``); the hedge (and any hedge option) is unwound at the last price, its cost charged.
+- American options (``Option(exercise="american")``): priced, marked and hedged with the package's
+  American Greeks; at each date t_k (k = 0 ... n, after the accrual), on each path where immediate
+  exercise is optimal for the holder (the pricer's ``early_exercise`` at that spot and remaining
+  expiry), the option settles at intrinsic value (we exercise a long one, a short one is assigned)
+  and is dead on that path from then on; that date's decision is forced on those paths, as on a
+  settlement date (the hedge rebalanced to what is still alive; with nothing left, closed out,
+  costs charged). Such books run the generic per-date loop on every backend (not NumPy's fused
+  Numba step, not JAX's compiled scans); a hedge option must be European, and the delta ``"bs"``.
 - ``pnl`` is the cash at t_n; ``hedging_error = pnl + costs`` (P&L before costs); ``unhedged`` is
   the same book's P&L with no hedge (premium accrued plus settlement).
 
@@ -45,7 +53,7 @@ from .._types import Array
 from ._checks import check_dtype, real_scalar
 from .costs import Costs
 from .drivers import run, run_blocks
-from .engine import Option
+from .engine import Option, has_american
 from .plan import Plan as Plan
 from .plan import check_prices, prices_shape
 from .plan import make_plan as make_plan  # tests build plans through loop
@@ -176,7 +184,7 @@ def hedge(
     def row(k: int) -> Array:
         return bk.asarray(prices[k] if not one_d else prices[k : k + 1], dtype=dt)
 
-    if "jit" in bk.capabilities and not host and not one_d:
+    if "jit" in bk.capabilities and not host and not one_d and not has_american(plan):  # American books: the per-date loop
         state = run_scan(bk, plan, prices, dt)
     elif "path_blocks" in bk.capabilities and host and not one_d:
         state = run_blocks(bk, plan, lambda lo, hi, serial: lambda k: bk.asarray(prices[k, lo:hi], dtype=dt), n_paths, dt,
@@ -249,7 +257,7 @@ def hedge_simulated(
     plan = _plan(args, times, times.size, rate=rate, div=div, marks=None, grid=(horizon, n_steps))
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
     state: HedgeState
-    if "jit" in bk.capabilities and _FUSED:
+    if "jit" in bk.capabilities and _FUSED and not has_american(plan):  # American books: the per-date loop below
         # every model, scheme, strategy, cost, limit and hedge option fuses (hedge_simulated has no
         # marks and no reference shocks); backends without a compiler (CuPy) run the loop below
         state = run_simulated_scan(bk, plan, stepper, int(n_paths), checked_seed, dt, bool(antithetic))

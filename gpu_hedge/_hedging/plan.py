@@ -210,6 +210,12 @@ def make_plan(
     check_limits(lot_size, max_position)
     t = _times(times, n_times)
     model = resolve_delta(delta, mv)
+    american = [names[i] for i, o in enumerate(opts) if o.american]
+    if american and model != "bs":
+        raise ValueError(
+            f"{american[0]} is American: its delta is the American pricer's, so delta must be 'bs' (the default), "
+            f"not {delta!r} (smile and minimum-variance deltas are European corrections)"
+        )
     surface = is_surface(vol)
     if surface:
         vols, slopes = surface_vols(vol, t, [o.strike for o in opts], [o.expiry for o in opts])
@@ -230,6 +236,10 @@ def make_plan(
     if h_opt is not None:
         if not isinstance(h_opt, Option):
             raise ValueError("the strategy's hedge_option must be a gpu_hedge.Option")
+        if h_opt.american:
+            raise ValueError(
+                "the strategy's hedge_option must be European (exercise='european'); an American hedge option is not supported"
+            )
         if h_opt.expiry <= t[-1] + _ON_GRID:
             last = f"horizon = {grid[0]!r}" if grid is not None else f"the last date times[-1] = {float(t[-1])!r}"
             raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after {last}")

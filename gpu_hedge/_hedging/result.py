@@ -77,7 +77,7 @@ class HedgeResult:
     def from_state(cls, state: HedgeState, plan: Plan, prices: Any) -> HedgeResult:
         """Per-path results from the run's final state, copied to the host as float64. ``prices``: the
         run's prices, or a callable ``path -> prices`` regenerating a streamed path (for :meth:`ledger`)."""
-        h = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in state._asdict().items()}
+        h = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in state._asdict().items() if k != "alive"}
         return cls(
             h["cash"], h["cash"] + h["costs"], h["costs"], h["n_trades"].astype(np.int64), h["turnover"], h["unhedged"],
             h["limited"].astype(np.int64), h["premium"], plan, prices,

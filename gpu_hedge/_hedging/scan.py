@@ -7,6 +7,9 @@ dates where an option settles cut the segments (a settlement date's decision is 
 is the :class:`~gpu_hedge._hedging.state.HedgeState` (a NamedTuple, so a pytree) plus the previous
 spot (and the model's state when fused): memory O(n_paths). Same ledger as
 :func:`gpu_hedge._hedging.drivers.run`.
+
+A book holding an American option never runs here (its pricer and the per-path exercise run the
+per-date loop, :func:`gpu_hedge._hedging.drivers.run`); :mod:`gpu_hedge._hedging.loop` routes it there.
 """
 
 from __future__ import annotations

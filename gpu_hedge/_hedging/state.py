@@ -5,6 +5,11 @@ a date's update is a new value (``state._replace(cash=...)``), never a write int
 a tuple it is also a pytree, the carry of a compiled :meth:`Backend.scan` as it is. Units: shares
 (``holding``), hedge options held (``hedge_units``), currency (``cash``, ``costs``, ``turnover``,
 ``unhedged``, ``premium``), counts as floats (``n_trades``, ``limited``).
+
+``alive`` is None unless the book holds an American option; then it is ``(n_paths, n_options)``
+in the run's dtype, 1 where option j has not been exercised (or assigned) on that path, 0 from the
+date it was (see :func:`gpu_hedge._hedging.step.exercise`). European options keep 1 throughout (an
+option settled at its expiry leaves the live set instead).
 """
 
 from __future__ import annotations
@@ -28,16 +33,17 @@ class HedgeState(NamedTuple):
     limited: Array  # dates where max_position cut a trade
     unhedged: Array  # the same book's cash with no hedge
     premium: Array  # the book's value at t_0 (positive = the book cost money)
+    alive: Array | None = None  # (n_paths, n_options) 1 / 0: not yet exercised; None: no American option
 
 
 #: the per-path running arrays a decision date updates, in this order (the first fields of HedgeState)
 STATE = HedgeState._fields[:7]
 
 
-def opened(value0: Array, zeros: Array) -> HedgeState:
+def opened(value0: Array, zeros: Array, alive: Array | None = None) -> HedgeState:
     """The state at t_0, before the first decision: the book bought at ``value0`` (per path,
-    currency), nothing held, nothing paid."""
+    currency), nothing held, nothing paid; ``alive``: every option alive (American books), else None."""
     return HedgeState(
         holding=zeros, hedge_units=zeros, cash=-value0, costs=zeros, n_trades=zeros, turnover=zeros, limited=zeros,
-        unhedged=-value0, premium=value0,
+        unhedged=-value0, premium=value0, alive=alive,
     )  # fmt: skip

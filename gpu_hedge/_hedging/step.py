@@ -7,6 +7,13 @@ The decision core is one pure function of per-path arrays and the date's numbers
 chunked elementwise executor, plain array calls on a cache-sized block, or the backend's own fused
 step when it has the ``"native_hedge"`` capability, see :func:`native_step`). Units: shares,
 currency, years; see :mod:`gpu_hedge._hedging.loop` for the ledger.
+
+American options: at each date (after the accrual, before the decision or the final unwind)
+:func:`exercise` settles at intrinsic value, on each path, the American options whose immediate
+exercise is optimal for their holder (ours exercised, short ones assigned) and marks them dead
+there (``state.alive``); the date's decision is then forced on those paths (as on a settlement
+date), so their hedge unwinds at once. :func:`american_step` is that date; such plans never take
+the fused native step or a compiled scan.
 """
 
 from __future__ import annotations
@@ -20,25 +27,30 @@ import numpy as np
 
 from .._backends import Backend
 from .._types import Array
-from .book import KERNEL, book_greeks, book_value, kernel, settle
-from .engine import _round_and_limit
+from .book import KERNEL, american_terms, book_greeks, book_value, kernel, settle
+from .engine import _round_and_limit, has_american
 from .plan import StaticPlan
 from .state import STATE, HedgeState
 from .strategies import Context, DeltaBand, Leland, NoHedge, Periodic, StaticHedge, WhalleyWilmott
 
-__all__ = ["accrue", "date_step", "decision_core", "finish", "jitted_step", "native_step"]
+__all__ = ["accrue", "american_step", "date_step", "decision_core", "exercise", "finish", "jitted_step", "native_step"]
 
 #: a date's step: ``(state, spot, k, t, vols, hedge_vol) -> state``
 Step = Callable[[HedgeState, Array, Any, Any, Any, Any], HedgeState]
 
 
-def decision_core(plan: Any, live: tuple[int, ...], force: bool = False) -> Callable[..., dict]:
+def decision_core(plan: Any, live: tuple[int, ...], force: bool = False, bk: Any = None) -> Callable[..., dict]:
     """The pure ``core(xp, sp, spot, *state[:7], k, t, vols, hedge_vol) -> {name: array}`` of one
     decision date (the new values of :data:`STATE`). Only the Greeks the strategy looks at are
     computed (delta; gamma or vega for the band and two-instrument rules). ``force``: the date an
     option settled on (before the last date): whatever the strategy's schedule or band, the hedge (a
     hedge option, then the shares) is rebalanced to the options still ``live``, so the settled
-    option's hedge is unwound then (with none live: closed out); NoHedge never trades."""
+    option's hedge is unwound then (with none live: closed out); NoHedge never trades.
+
+    American books (``bk``: the backend their pricer runs on): ``core`` also takes ``alive`` (the
+    state's mask), ``hit`` (per path, 1 where an option was exercised this date: the decision is
+    forced there) and ``pre`` (options' outputs already computed, see :func:`book_greeks`); the
+    Greeks the core needs are ``core.needs``."""
     strategy, costs = plan.strategy, plan.costs
     h_opt = plan.hedge_option
     tau_last = max((plan.options[j].expiry for j in live), default=0.0)
@@ -49,13 +61,22 @@ def decision_core(plan: Any, live: tuple[int, ...], force: bool = False) -> Call
     h_kernel = kernel(tuple(dict.fromkeys(("price", "delta", "gamma", strategy.neutralise or "gamma"))))
 
     def core(xp: Any, sp: Any, spot: Array, holding: Array, hedge_units: Array, cash: Array, paid: Array, n_trades: Array,
-             turnover: Array, limited: Array, k: Any, t: Any, vols: Any, hedge_vol: Any) -> dict:  # fmt: skip
-        g = book_greeks(xp, sp, plan, live, spot, t, vols, needs, hedge=True)
+             turnover: Array, limited: Array, k: Any, t: Any, vols: Any, hedge_vol: Any, alive: Any = None, hit: Any = None,
+             pre: Any = None) -> dict:  # fmt: skip
+        if bk is None:
+            g = book_greeks(xp, sp, plan, live, spot, t, vols, needs, hedge=True)
+        else:
+            g = book_greeks(xp, sp, plan, live, spot, t, vols, needs, hedge=True, bk=bk, alive=alive, pre=pre)
         exposure, gamma = g["delta"], g.get("gamma", 0.0)
+        # paths where an American option was exercised this date: the hedge is rebalanced there
+        hit_paths = hit > 0 if hit is not None and not isinstance(strategy, NoHedge) and not force else None
         if h_opt is not None:
             gh = h_kernel(xp, sp, spot, h_opt.strike, h_opt.expiry - t, hedge_vol, plan.rate, plan.div, 1.0 if h_opt.call else -1.0)
             per = gh[strategy.neutralise] * h_opt.multiplier
-            ok = (True if force else strategy.trades_at(xp, k)) & (per != 0)
+            ok = True if force else strategy.trades_at(xp, k)
+            if hit_paths is not None:
+                ok = hit_paths | ok
+            ok = ok & (per != 0)
             target = xp.where(ok, -g[strategy.neutralise] / xp.where(per != 0, per, 1.0), hedge_units)
             trade_o = target - hedge_units
             unit_price = gh["price"] * h_opt.multiplier
@@ -65,6 +86,8 @@ def decision_core(plan: Any, live: tuple[int, ...], force: bool = False) -> Call
             gamma = gamma + target * h_opt.multiplier * gh["gamma"]
         ctx = Context(k, exposure, holding, spot, gamma, tau_last - t, plan.rate, costs.proportional)
         wanted = -exposure if force else strategy.decide(xp, ctx)
+        if hit_paths is not None:
+            wanted = xp.where(hit_paths, -exposure, wanted)
         new, cut = _round_and_limit(xp, wanted, holding, plan.lot_size, plan.max_position)
         trade = new - holding
         size = xp.abs(trade)
@@ -76,7 +99,66 @@ def decision_core(plan: Any, live: tuple[int, ...], force: bool = False) -> Call
             "limited": limited + xp.astype(cut, spot.dtype) if plan.max_position is not None else limited,
         }  # fmt: skip
 
+    core.needs = needs  # type: ignore[attr-defined]
     return core
+
+
+def exercise(
+    bk: Backend, plan: Any, state: HedgeState, live: tuple[int, ...], spot: Array, t: float, vols: Any, names: tuple[str, ...] = ()
+) -> tuple[HedgeState, Array | None, dict[int, dict[str, Array]]]:
+    """Early exercise at date ``t`` (after its accrual): for each live American option, on each path
+    where it is alive and immediate exercise is optimal for its holder (the pricer's
+    ``early_exercise`` at this spot, remaining expiry and pricing ``vols``), the option settles at
+    intrinsic value, ``units x max(phi (S - K), 0)`` into the cash (and the unhedged book's), as at
+    expiry (:func:`settle`), and is dead there from now on (``alive[:, j] = 0``). The same condition
+    for a long option (we exercise) and a short one (the holder exercises: we are assigned).
+
+    Returns ``(state, hit, outputs)``: ``hit`` per path 1 where some option was exercised now (None
+    when the book has no live American option), ``outputs[j]`` option j's outputs ``names`` computed
+    in the same pricer call (so a decision at the same vols need not price again)."""
+    xp = bk.xp
+    if state.alive is None:
+        return state, None, {}
+    cols = [state.alive[:, j] for j in range(len(plan.options))]
+    cash, unhedged = state.cash, state.unhedged
+    hit = None
+    outputs: dict[int, dict[str, Array]] = {}
+    for j in live:
+        o = plan.options[j]
+        if not o.american:
+            continue
+        g = american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, tuple(dict.fromkeys(("early_exercise", *names))))
+        outputs[j] = g
+        now = xp.astype(g["early_exercise"] != 0, spot.dtype) * cols[j]
+        payoff = settle(xp, o, spot) * now
+        cash, unhedged = cash + payoff, unhedged + payoff
+        cols[j] = cols[j] - now
+        hit = now if hit is None else xp.maximum(hit, now)
+    if hit is None:
+        return state, None, outputs
+    return state._replace(cash=cash, unhedged=unhedged, alive=xp.stack(cols, axis=1)), hit, outputs
+
+
+#: an American book's date: ``(state, spot, k, t, hedge_vols, hedge_vol, pricing_vols) -> state``
+AmericanStep = Callable[[HedgeState, Array, Any, Any, Any, Any, Any], HedgeState]
+
+
+def american_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = False) -> AmericanStep:
+    """One date of a book holding American options: :func:`exercise` at the pricing vols, then the
+    decision (:func:`decision_core` on plain backend arrays, forced where an option was just
+    exercised). The American pricer runs on ``bk`` itself (its chunked executor, or its compiled
+    kernel), so the core runs outside any jit or chunked executor: the generic per-date loop."""
+    core = decision_core(plan, live, force, bk=bk)
+    needs = core.needs  # type: ignore[attr-defined]
+
+    def step(state: HedgeState, spot: Array, k: Any, t: Any, vols: Any, hedge_vol: Any, pricing_vols: Any) -> HedgeState:
+        t, vols, pv = float(t), [float(v) for v in vols], [float(v) for v in pricing_vols]
+        state, hit, outputs = exercise(bk, plan, state, live, spot, t, pv, needs)
+        pre = {j: g for j, g in outputs.items() if pv[j] == vols[j]}
+        out = core(bk.xp, bk.special, spot, *state[: len(STATE)], k, t, vols, hedge_vol, alive=state.alive, hit=hit, pre=pre)
+        return state._replace(**out)
+
+    return step
 
 
 def date_step(
@@ -133,8 +215,8 @@ def native_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = Fal
     e.g. without Numba). Same formulas and order of operations as :func:`decision_core`; ``force``
     as there (a settlement date: trade to the live options' target, no band)."""
     s = plan.strategy
-    if "native_hedge" not in bk.capabilities:
-        return None
+    if "native_hedge" not in bk.capabilities or has_american(plan):
+        return None  # American options (their pricer, exercise) run the generic loop
     if plan.hedge_option is not None or plan.lot_size is not None or plan.max_position is not None or plan.delta != "bs":
         return None  # the fused step computes the BS delta of the shares' trade only: the rest runs ``core``
     band: tuple[float, bool, bool] | None = None
@@ -170,14 +252,17 @@ def native_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = Fal
             legs.append((o.strike, (r - q + 0.5 * vol * vol) * T, v, phi, phi * np.exp(-q * T), o.units))
         holding, cash, paid, n_trades, turnover = fused(spot, legs, state.holding, state.cash, state.costs, state.n_trades, state.turnover)
         # built field by field: a date's Python work is what the blocks' threads share under the GIL
-        return HedgeState(holding, state.hedge_units, cash, paid, n_trades, turnover, state.limited, state.unhedged, state.premium)
+        return HedgeState(
+            holding, state.hedge_units, cash, paid, n_trades, turnover, state.limited, state.unhedged, state.premium, state.alive
+        )
 
     return step
 
 
 def accrue(xp: Any, plan: Any, state: HedgeState, prev: Array, spot: Array, dt: Any, settle_flags: Any, factors: Any = None) -> HedgeState:
     """Date k > 0 before its decision: interest and dividends since the last date (``dt`` years),
-    then the options with ``settle_flags[j]`` true settle at intrinsic value. ``factors``:
+    then the options with ``settle_flags[j]`` true settle at intrinsic value (an American option only
+    on the paths where it is still alive). ``factors``:
     ``(exp(rate dt), expm1(div dt))`` worked out on the host in float64 from a float ``dt`` and traced
     (the fused simulation scan), each cast to the dtype of the array it scales as a Python float is:
     the numbers of ``dt`` as a float."""
@@ -205,6 +290,8 @@ def accrue(xp: Any, plan: Any, state: HedgeState, prev: Array, spot: Array, dt: 
         if settle_flags[j] is False:
             continue
         payoff = settle(xp, o, spot) * (1.0 if settle_flags[j] is True else settle_flags[j])
+        if o.american and state.alive is not None:
+            payoff = payoff * state.alive[:, j]
         cash, unhedged = cash + payoff, unhedged + payoff
     return state._replace(cash=cash, unhedged=unhedged)
 
@@ -218,7 +305,7 @@ def finish(
     xp, sp = bk.xp, bk.special
     cash, unhedged = state.cash, state.unhedged
     if live:
-        mark = book_value(xp, sp, plan, live, spot, t, vols, marks)
+        mark = book_value(xp, sp, plan, live, spot, t, vols, marks, bk=bk, alive=state.alive)
         cash, unhedged = cash + mark, unhedged + mark
     holding = state.holding
     c = plan.costs(xp, -holding, spot)

@@ -210,3 +210,13 @@ def test_bad_calls_are_clear_errors(bk):
         dividend_greeks(b, 100.0, 100.0, 1.0, 0.2, 0.0, 0.0, True, ("price",), None, american=False, model="black76")
     with pytest.raises(ValueError, match="not offered with discrete dividends"):
         dividend_greeks(b, 100.0, 100.0, 1.0, 0.2, 0.0, 0.0, True, ("speed",), None, american=False)
+
+
+def test_mixed_exercise_rows_are_the_all_european_and_all_american_values(bk):
+    b = gpu_hedge.get_backend(bk)
+    kw = {"n_space": 101, "n_time": 50}
+    mixed = np.array([True, False, False, True])
+    got = _run(b, mixed, names=("price", "delta"), **kw)
+    am, eu = _run(b, True, names=("price", "delta"), **kw), _run(b, False, names=("price", "delta"), **kw)
+    for k in ("price", "delta"):
+        np.testing.assert_array_equal(got[k], np.where(mixed, am[k], eu[k]), err_msg=k)

@@ -15,9 +15,15 @@ closed form, an American call is exercised just before a dividend (Hull's escrow
   discounted forward intrinsic value (the American one floored at exercise). The payoff is averaged
   over each node's cell (Pooley, Vetzal and Forsyth 2003, *J. Comp. Finance* 6(4)), which with the
   start-up below keeps second-order convergence despite the kink at the strike.
-- time: ``n_time`` steps per row, uniform except that the node nearest each ex-date is moved onto it
-  (exercise just before a dividend is then caught exactly); Rannacher start-up: the first two steps
-  from expiry are four implicit Euler half steps, the rest Crank-Nicolson.
+- time: ``n_time`` steps per row, in segments between the ex-dates (each ex-date a node, so exercise
+  just before or just after a dividend is caught exactly; a segment gets about its share of the
+  steps), shrinking quadratically towards the segment's end (expiry or the next ex-date), where the
+  exercise boundary moves like the square root of the time left. Rannacher start-up: the first two
+  steps from expiry are four implicit Euler half steps, and the two steps before each ex-date
+  implicit Euler too; the rest Crank-Nicolson. A step into an ex-date node is solved against the
+  exercise value of the time just after the dividend (ex-dividend, the put's larger one), then
+  projected on the cum-dividend one (the call's larger one): solving against the jumped value
+  would couple it into the continuation through the implicit half (a first-order error).
 - each step solves its tridiagonal system by the Thomas algorithm batched over rows, a loop over
   space written as ``Backend.scan`` (compiled ``lax.scan`` on JAX, where writes use ``.at[].set``
   as the ``"immutable"`` capability asks; a loop with in-place writes on NumPy and CuPy). Early
@@ -70,12 +76,12 @@ def time_grid(
     T: np.ndarray, r: np.ndarray, times: np.ndarray, amounts: np.ndarray, n_time: int, phi: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
     """Host arrays of the backward time stepping, per step ``(n_steps, n_rows)``: ``dt``, ``theta``
-    (1 implicit, 0.5 Crank-Nicolson), ``pv`` (dividends to come, cum at the node, valued at the new
-    node), ``tau`` (time to expiry of the new node); ``pv_T`` (dividends exactly at ``T``, for the
-    exercise value at expiry) and ``h1``, ``h2`` (the first two steps from valuation, for theta).
-    At an ex-date node the holder may exercise just before or just after the dividend: a call
-    (``phi`` > 0) takes the cum-dividend exercise value (the dividend counted in ``pv``), a put the
-    ex-dividend one, so the node's exercise value is the larger of the two."""
+    (1 implicit, 0.5 Crank-Nicolson), ``pv`` (PV at the new node of the dividends strictly after it:
+    the exercise value during the step), ``pv_cum`` (calls, ``phi`` > 0: also the dividend going ex
+    at the node, projected on after the step; puts: ``pv``), ``tau`` (time to expiry of the new
+    node); ``pv_T`` (a call's dividends exactly at ``T``, for the exercise value at expiry) and
+    ``h1``, ``h2`` (the first two steps from valuation, for theta). At an ex-date node the holder
+    may exercise just before or just after the dividend; the node takes the larger value."""
     N = int(n_time)
     if N < 4:
         raise ValueError(f"n_time must be >= 4 (Rannacher start-up); got {N}")

@@ -26,6 +26,9 @@ at ``t_i``) makes ``S*`` more volatile before each dividend, by ``S / (S - PV_re
   spot-jump model's European value by the escrowed closed form: the input ``vol`` keeps its
   meaning as the stock's own volatility (the vol the simulation and hedging layers give the
   stock), whatever the dividend dates. Default for that reason; ``"none"`` reproduces Hull.
+  Checked against QuantLib 1.44's spot-jump FD engine (``tests/test_dividends.py``; S=100, K=100,
+  vol 25 %, r=5 %, 2 at days 91 and 273 of 365, European call 10.1993): 10.1957 here, against
+  10.0065 without an adjustment and 10.3902 with the simple one.
 
 **Greeks are with respect to the quoted spot** (the trap of QuantLib issue #203): with
 ``V = F(S*, vol*(S, t, r, vol), T, r)``, ``dS*/dS = 1``, so ``delta = F_S + F_vol dvol*/dS``,

@@ -31,7 +31,8 @@ Ledger conventions (per path, currency units):
 - ``pnl`` is the cash at t_n; ``hedging_error = pnl + costs`` (P&L before costs); ``unhedged`` is
   the same book's P&L with no hedge (premium accrued plus settlement).
 
-Greeks are the package's Black-Scholes-Merton closed forms at each date. Memory is O(n_paths):
+Greeks are the package's Black-Scholes-Merton closed forms at each date (American options: the
+package's American pricer, :func:`gpu_hedge._pricing.american_greeks.american_greeks`). Memory is O(n_paths):
 prices are read one date at a time; a per-date ledger is built only for the path asked for.
 
 The engine by concept: :mod:`.plan` (inputs checked into a Plan), :mod:`.state` (the per-path
@@ -129,7 +130,8 @@ def hedge(
     delta: Any = "bs",
     mv: Any = None,
 ) -> HedgeResult:
-    """Hedge a book of European options along price paths and return per-path P&L and statistics.
+    """Hedge a book of options (European, or American with ``Option(exercise="american")``) along
+    price paths and return per-path P&L and statistics.
 
     ``prices``: ``(n_times, n_paths)`` simulated paths (e.g. ``simulate(...).spot``) or a 1-D
     historical series (one path); ``times``: ``(n_times,)`` strictly increasing, years, on the same
@@ -165,6 +167,13 @@ def hedge(
     options still alive whatever the strategy's schedule (with none left: closed out, costs
     charged); from then on the settled option contributes nothing and the cash only earns ``rate``.
     Options of a book (``options`` a sequence) each settle at their own expiry.
+
+    American options (``Option(..., exercise="american")``) are priced and hedged with American
+    Greeks and, on each path, exercised (long) or assigned (short) at intrinsic value on the first
+    date where immediate exercise is optimal for the holder; the hedge is rebalanced there, as on a
+    settlement date, and ``ledger(path)`` marks that date (``exercised``, ``exercise_cash``). Such
+    books run the generic per-date loop on every backend (NumPy's fused Numba step and JAX's
+    compiled scans do not price American options) and, for now, at the American pricer's speed.
 
     Memory O(n_paths): one date's prices at a time (device arrays are sliced, host arrays copied a
     row at a time), state and results per path only.

@@ -107,7 +107,9 @@ class HedgeResult:
         cash + shares + options), step_pnl and its attribution: delta_pnl ((book delta + holding) x dS),
         gamma_pnl (gamma dS^2 / 2), theta_pnl (theta dt), vega_pnl (vega x change of vol, averaged
         over options), carry
-        (interest and dividends), cost (with a minus sign in step_pnl) and residual."""
+        (interest and dividends), cost (with a minus sign in step_pnl) and residual. A book holding
+        American options adds ``exercised`` (True on the date an option was exercised or assigned on
+        this path) and ``exercise_cash`` (that settlement's cash: units x intrinsic value)."""
         from .ledger import ledger
 
         return ledger(self._plan, self._prices, path, self.n_paths)

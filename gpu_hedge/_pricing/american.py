@@ -33,8 +33,7 @@ AMERICAN_GREEKS: tuple[str, ...] = (
 #: per-row outputs besides the Greeks: immediate exercise optimal, the exercise boundary (spot) at the expiry
 EXTRA_OUTPUTS: tuple[str, ...] = ("early_exercise", "boundary")
 
-_H_VOL = 1e-4  # relative bump of vol and expiry
-_H_RATE = 1e-5  # absolute bump of r and q
+_NEWTON = 1  # Jacobi-Newton steps before the plain fixed-point steps
 
 
 def _npdf(xp: Any, d: Any) -> Any:
@@ -137,7 +136,7 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
             Nd = f_dm / (b * vt)
             Dd = f_dp / (b * vt)
         fv = growth * N / D
-        if k == 0:  # Jacobi-Newton: the derivative of the non-integral terms in b
+        if k < _NEWTON:  # Jacobi-Newton: the derivative of the non-integral terms in b
             fd = growth * (Nd / D - Dd * N / (D * D))
             new = b - (fv - b) / (fd - 1.0)
             new = xp.where(xp.isfinite(new) & (new > 0), new, fv)

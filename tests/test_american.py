@@ -203,6 +203,21 @@ def test_implied_vol_round_trip(bk):
     assert np.all(np.isnan(v[~ok]))
 
 
+def test_implied_vol_without_early_exercise_is_the_european_one(bk):
+    # r = q = 0 (both sides European) and calls with q = 0: the American price is the European one, so
+    # the American IV must be the European IV, solved (a start already on the root once lost these rows)
+    S, K, T, vol, r, q, call = _random(80, 29, sds=2.0)
+    r = np.where(call, r, 0.0)
+    q = np.where(call, 0.0, 0.0)
+    p = gh.price(S, K, T, vol, r, q, call=call, backend=bk)
+    e, se = gh.implied_vol(p, S, K, T, r, q, call=call, backend=bk, return_status=True)
+    a, sa = gh.implied_vol(p, S, K, T, r, q, call=call, exercise="american", backend=bk, return_status=True)
+    ok = _np(se) == gh.IVStatus.OK
+    assert ok.mean() > 0.9
+    assert np.array_equal(_np(sa)[ok], _np(se)[ok])
+    assert np.max(np.abs(_np(a)[ok] - _np(e)[ok])) < 1e-9
+
+
 def test_implied_vol_statuses(bk):
     v, st = gh.implied_vol([40.0, 39.0, 101.0], 60.0, 100.0, 1.0, 0.05, 0.0, call=False, exercise="american", backend=bk,
                            return_status=True)  # fmt: skip

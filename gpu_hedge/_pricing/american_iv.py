@@ -58,7 +58,14 @@ def american_implied_vol(
     lo = xp.where(f0 < 0, s0, lo)
     hi = xp.where(f0 > 0, s0, hi)
     prev_s, prev_f, s = s0, f0, s1
-    vega = xp.zeros(shape, dtype=dtype)
+    # the slope before any secant: the European vega at the start (close to the American one; a row
+    # that starts on its root, as an option without early exercise does, has no secant to take)
+    qe = r if model == "black76" else q
+    vT = s0 * xp.sqrt(T)
+    d1 = (xp.log(S / K) + (r - qe) * T) / xp.where(vT > 0, vT, 1.0) + 0.5 * vT
+    vega = xp.where(vT > 0, S * xp.exp(-qe * T) * xp.sqrt(T) * xp.exp(-0.5 * d1 * d1) * 0.3989422804014327, 0.0)
+    vega = xp.where(xp.isfinite(vega), vega, 0.0)
+    tight = xp.maximum(eps, 1e-12 * P)
     for _ in range(_STEPS):
         f = american(s) - P
         lo = xp.where(f < 0, xp.maximum(lo, s), lo)
@@ -69,12 +76,12 @@ def american_implied_vol(
         step = xp.where((slope > 0) & xp.isfinite(slope), f / xp.where(slope > 0, slope, 1.0), math.nan)
         nxt = s - step
         inside = (nxt > lo) & (nxt < hi) & xp.isfinite(nxt)
-        nxt = xp.where(f == 0, s, xp.where(inside, nxt, 0.5 * (lo + hi)))
+        nxt = xp.where(xp.abs(f) <= tight, s, xp.where(inside, nxt, 0.5 * (lo + hi)))
         prev_s, prev_f, s = s, f, nxt
     final = american_greeks(bk, [S, K, T, s, r, q, phi], ("price", "vega"), dtype, model=model, method=method)
     f_final = final["price"] - P
     vega = xp.where(vega > 0, vega, xp.abs(final["vega"]))  # no secant slope where the start was already exact
-    ok = xp.abs(f_final) <= xp.maximum(eps, 1e-12 * P) + _TOL * vega
+    ok = xp.abs(f_final) <= tight + _TOL * vega
     identifiable = (4.0 * 2.220446049250313e-16 * P + 1e-300 <= 1e-8 * vega) & (P > intrinsic + eps)
     codes = status_codes
     status = xp.where(

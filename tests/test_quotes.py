@@ -321,7 +321,7 @@ def test_cli_quotes_all_greeks_and_fixed_div(cboe_file, tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--out", "x.txt"], ["--layout", "bloomberg"], ["--backend", "tpu"], ["--div", "lots"]],
+    [["--out", "x.txt"], ["--layout", "bloomberg"], ["--backend", "tpu"], ["--div", "lots"], ["--exercise", "bermudan"]],
 )
 def test_cli_quotes_fails_cleanly(cboe_file, args):
     result = runner.invoke(app, ["quotes", str(cboe_file), *args])
@@ -334,3 +334,52 @@ def test_non_numeric_quote_raises_naming_file_and_column(tmp_path):
     p.write_text(p.read_text().replace(",1.03,", ",1.03x,"))
     with pytest.raises(ValueError, match=r"a\.csv: column 'bid'"):
         read_quotes(p)
+
+
+# --- exercise style: inferred from the root, or given --------------------------------------------
+
+
+def test_exercise_is_inferred_from_the_option_root(cboe_file, tmp_path):
+    from gpu_hedge._book.quotes import american_rows
+
+    frame = pd.DataFrame({"root": ["SPX", "SPXW", "SPY", "A", None, "spy "], "underlying": ["SPX", "SPX", "SPY", "A", "SPX", "SPY"]})
+    assert american_rows(frame).tolist() == [False, False, True, True, False, True]
+    assert read_cboe_chain(cboe_file).attrs["exercise"] == "european"  # SPX and SPXW roots
+    p = tmp_path / "a.csv"
+    write_agilent(p)
+    assert read_quotes(p).attrs["exercise"] == "american"
+
+
+def test_quote_greeks_inverts_american_prices(cboe_file):
+    # the synthetic chain's mids replaced by American prices at VOL: exercise="american" recovers VOL and
+    # gives American Greeks; "infer" (SPX roots) treats them as European and so finds other vols.
+    # NumPy only: the American kernels' JAX compilations are covered by tests/test_american.py.
+    quotes = read_cboe_chain(cboe_file)
+    S, K, T = (quotes[c].to_numpy() for c in ("underlying_price", "strike", "expiry_years"))
+    call = quotes["call"].to_numpy()
+    amer = np.asarray(gh.price(S, K, T, VOL, RATE, DIV, call=call, exercise="american", backend="numpy"))
+    quotes = quotes.assign(mid=amer, bid=amer - 0.1, ask=amer + 0.1)
+    table, _ = quote_greeks(quotes, rate=RATE, div=DIV, greeks=("delta", "gamma", "speed"), backend="numpy", exercise="american")
+    assert (table["exercise"] == "american").all() and table.attrs["exercise_used"] == "american"
+    ok = table["calc_iv_status"] == "ok"
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(table.loc[ok, "calc_iv"], VOL, atol=1e-7)
+    want = gh.greeks(S, K, T, VOL, RATE, DIV, call=call, greeks=("delta", "gamma"), exercise="american", backend="numpy")
+    for name in ("delta", "gamma"):
+        np.testing.assert_allclose(table.loc[ok, f"calc_{name}"], np.asarray(want[name])[ok], rtol=1e-5, atol=1e-8)
+    assert table["calc_speed"].isna().all()  # a third-order Greek American options do not have here
+    euro, _ = quote_greeks(quotes, rate=RATE, div=DIV, greeks=("delta",), backend="numpy")
+    assert (euro["exercise"] == "european").all() and euro.attrs["exercise_used"] == "european"
+    early = (~call) & (amer > np.asarray(gh.price(S, K, T, VOL, RATE, DIV, call=call, backend="numpy")) + 1e-6)
+    assert early.any() and (euro.loc[early, "calc_iv"] > VOL + 1e-6).all()  # a premium read as vol
+    with pytest.raises(ValueError, match="exercise = 'bermudan'"):
+        quote_greeks(quotes, exercise="bermudan", backend="numpy")
+
+
+def test_cli_quotes_exercise_option(cboe_file, tmp_path):
+    out = tmp_path / "out.parquet"
+    result = runner.invoke(app, ["quotes", str(cboe_file), "--out", str(out), "--backend", "numpy", "--rate", str(RATE), "--exercise",
+                                 "american"], env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "exercise american" in result.output
+    assert (pd.read_parquet(out)["exercise"] == "american").all()

@@ -279,3 +279,39 @@ def test_cli_risk_on_a_csv_with_an_exercise_column(tmp_path):
     ref = gh.risk(book, MARKET, backend="numpy", scenarios=SCEN)
     np.testing.assert_allclose(pd.read_parquet(out / "by_underlying.parquet").set_index("underlying")["delta"], ref.by_underlying["delta"],
                                rtol=1e-12)  # fmt: skip
+
+
+def test_exercise_argument_overrides_the_column():
+    # exercise="american" prices every row American, whatever the column says (or without one);
+    # "european" every row European; the reference is a book whose column says so on every row
+    book = make_book(60, seed=8)
+    kw = dict(scenarios=SCEN, backend="numpy")
+    all_am = gh.risk(book.assign(exercise="american"), MARKET, **kw)
+    all_eu = gh.risk(book.drop(columns="exercise"), MARKET, **kw)
+    for override, ref in (("american", all_am), ("european", all_eu)):
+        for frame in (book, book.drop(columns="exercise")):
+            r = gh.risk(frame, MARKET, exercise=override, **kw)
+            assert (r.positions["exercise"] == override).all()
+            pd.testing.assert_frame_equal(r.by_underlying, ref.by_underlying)
+            pd.testing.assert_frame_equal(r.ladder, ref.ladder)
+    with pytest.raises(ValueError, match="exercise = 'bermudan'"):
+        gh.risk(book, MARKET, exercise="bermudan", backend="numpy")
+
+
+def test_cli_risk_exercise_option(tmp_path):
+    from gpu_hedge.cli import app
+
+    book = make_book(30, seed=9).drop(columns="exercise")
+    book.to_csv(tmp_path / "book.csv", index=False)
+    MARKET.to_csv(tmp_path / "market.csv", index=False)
+    base = ["risk", str(tmp_path / "book.csv"), "--market", str(tmp_path / "market.csv"), "--scenarios", "none", "--backend", "numpy",
+            "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "out"), "--exercise", "american"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    pos = pd.read_parquet(tmp_path / "out" / "positions.parquet")
+    assert (pos["exercise"] == "american").all()
+    ref = gh.risk(book, MARKET, backend="numpy", scenarios=None, exercise="american")
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "out" / "by_underlying.parquet").set_index("underlying")["delta"],
+                               ref.by_underlying["delta"], rtol=1e-12)  # fmt: skip
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--exercise", "asian"], env={"COLUMNS": "200"})
+    assert bad.exit_code != 0 and "Traceback" not in bad.output and "exercise" in bad.output

@@ -61,35 +61,41 @@ def american_greek_sums(
 
 def american_ladder_sums(
     bk: Backend, model: str, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
-    moved: list[Any] | None = None, base: Any = None,
+    moved: list[Any] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Weighted scenario P&L ``w x (V(S (1 + ds), vol') - V(S, vol))`` of American rows per underlying
     code, ``(len(pairs), n_u)`` on the host; ``vol' = max(vol + dv, 0)`` with ``vol`` the row's, or its
-    vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry). ``base``: the
-    rows' American prices when already known."""
+    vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry). The base value
+    ``V(S, vol)`` is priced in the first stacked call, with the first scenarios (same kernel, same
+    shapes wherever the ladder is asked for: one compilation on compiling backends)."""
     xp = bk.xp
     out = np.zeros((len(pairs), n_u))
     if not int(args[0].shape[0]) or not len(pairs):
         return out
-    _, args, w, c, extra = _padded(bk, args, w, c, [*(moved or []), *([] if base is None else [base])])
-    moved, base = (extra[: len(moved)] if moved is not None else None), (extra[-1] if base is not None else None)
+    _, args, w, c, shifted = _padded(bk, args, w, c, list(moved or []))
+    moved = shifted if moved is not None else None
     S, K, T, vol, r, q, phi = args
-    if base is None:
-        base = american_greeks(bk, args, ("price",), dt, model=model)["price"]
     m = int(S.shape[0])
     index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
+    todo: list[tuple[float, float] | None] = [None, *pairs]  # None: the base value
     per_call = max(1, STACK_ROWS // m)
-    for lo in range(0, len(pairs), per_call):
-        group = pairs[lo : lo + per_call]
+    base = None
+    for lo in range(0, len(todo), per_call):
+        group = todo[lo : lo + per_call]
         spots, vols = [], []
-        for ds, dv in group:
-            at = moved[index[ds]] if moved is not None else vol
-            spots.append(S * (1.0 + ds))
+        for item in group:
+            ds, dv = item if item is not None else (0.0, 0.0)
+            at = moved[index[ds]] if moved is not None and item is not None else vol
+            spots.append(S * (1.0 + ds) if ds else S)
             vols.append(xp.maximum(at + dv, 0.0) if dv else at)
         g = len(group)
         stacked = [xp.concatenate(spots), *(xp.concatenate([a] * g) for a in (K, T)), xp.concatenate(vols),
                    *(xp.concatenate([a] * g) for a in (r, q, phi))]  # fmt: skip
         price = american_greeks(bk, stacked, ("price",), dt, model=model)["price"]
-        for j in range(g):
-            out[lo + j] = segment_sum(bk, c, (price[j * m : (j + 1) * m] - base) * w, n_u)
+        for j, item in enumerate(group):
+            p = price[j * m : (j + 1) * m]
+            if item is None:
+                base = p
+            else:
+                out[lo + j - 1] = segment_sum(bk, c, (p - base) * w, n_u)
     return out

@@ -11,14 +11,12 @@ import pandas as pd
 
 from .sources import BookError
 
-__all__ = ["AMERICAN_MODELS", "BOOK_OPTIONAL", "BOOK_REQUIRED", "INVALID_COLUMNS", "MODELS", "NUMERIC_COLUMNS", "check_book_columns",
+__all__ = ["BOOK_OPTIONAL", "BOOK_REQUIRED", "INVALID_COLUMNS", "MODELS", "NUMERIC_COLUMNS", "check_book_columns",
            "check_book_types"]  # fmt: skip
 
 BOOK_REQUIRED = ("position_id", "underlying", "option_type", "strike", "quantity")
 BOOK_OPTIONAL = ("expiry", "expiry_years", "multiplier", "vol", "model", "exercise")
 MODELS = ("bsm", "black76")
-#: the book models that have American exercise (``exercise`` = ``american``)
-AMERICAN_MODELS = ("bsm", "black76")
 INVALID_COLUMNS = ("position_id", "row", "column", "value", "reason")
 #: book columns that hold numbers: a column of another type (text, booleans, dates) is refused
 NUMERIC_COLUMNS = ("strike", "expiry_years", "quantity", "multiplier", "vol")

@@ -177,15 +177,16 @@ def contracts(columns: Sequence[np.ndarray], below: float = DEDUPE_BELOW) -> tup
 def process_partition(
     index: int, frame: pd.DataFrame, first_row: int, market: Market, valuation_date: Any, scenarios: Scenarios | None,
     backend: Any, dtype: str, keep_positions: bool = True, duplicates: Any = None, text_ok: bool = False,
-    dedupe_below: float = DEDUPE_BELOW,
+    dedupe_below: float = DEDUPE_BELOW, exercise: str = "column",
 ) -> PartResult:  # fmt: skip
     """Validate, price and reduce one partition of the book (a pure function of its arguments, so it
     runs the same on a Dask worker). ``duplicates``: the ids duplicated anywhere in the book (their
     rows are invalid); ``text_ok``: the book is a CSV file (see :func:`validate`); ``dedupe_below``:
-    see :func:`contracts`. ``backend``: a Backend or its name (a name on a Dask worker)."""
+    see :func:`contracts`. ``backend``: a Backend or its name (a name on a Dask worker); ``exercise``:
+    the book's column or one exercise for every row (:func:`validate`)."""
     t0 = time.perf_counter()
     bk = get_backend(backend)
-    chk = validate(frame.reset_index(drop=True), market, valuation_date, first_row, duplicates, text_ok)
+    chk = validate(frame.reset_index(drop=True), market, valuation_date, first_row, duplicates, text_ok, exercise)
     n_u = market.size
     smile = market.smile  # a vol surface: the rows' vols and shadow deltas are written, scenario vols may move
     sums = np.zeros((len(sum_names(smile)), n_u))
@@ -237,7 +238,7 @@ def process_partition(
             if pairs:
                 dev_moved = [bk.asarray(pad(v[sel], size, 0.2), dtype=dtype) for v in moved] if moving else None
                 if is_american:
-                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved, base=out["price"])
+                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
                 else:
                     ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
         if keep_positions and smile:

@@ -9,14 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._pricing._limits import FIRST_ORDER
+from .._pricing._limits import FIRST_ORDER, GREEK_NAMES
+from .._pricing.american import AMERICAN_GREEKS
 from .forwards import implied_forwards
+from .quotes import american_rows
 
 STANDARD_GREEKS = FIRST_ORDER
 #: Status given to rows the solver is not asked about (its own statuses are reported as it names them).
 SKIPPED_NO_PRICE = "skipped: no price"
 SKIPPED_EXPIRED = "skipped: expired"
 SKIPPED_NO_CARRY = "skipped: no rate/div"
+#: ``exercise=`` of :func:`quote_greeks` (and ``gpu-hedge quotes --exercise``)
+EXERCISE_CHOICES = ("infer", "european", "american")
 
 
 @dataclass(frozen=True)
@@ -50,19 +54,36 @@ def _carry(quotes: pd.DataFrame, rate: float | None, div: Any, strikes: int) -> 
 
 
 def _solve(
-    price: np.ndarray, ok: np.ndarray, args: tuple[np.ndarray, ...], call: np.ndarray, backend: Any
+    price: np.ndarray, ok: np.ndarray, args: tuple[np.ndarray, ...], call: np.ndarray, backend: Any, american: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Implied vols and status names of the ``ok`` rows, the ``american`` ones from American prices."""
     from .._backends import to_numpy
     from .._pricing.implied_vol import IVStatus, implied_vol
 
     vol = np.full(price.shape, np.nan)
     status = np.full(price.shape, SKIPPED_NO_PRICE, dtype=object)
-    if ok.any():
-        v, s = implied_vol(price[ok], *(a[ok] for a in args), call=call[ok], backend=backend, return_status=True)
-        vol[ok] = np.asarray(to_numpy(v), dtype=np.float64)
-        names = np.array([m.name.lower() for m in sorted(IVStatus)], dtype=object)  # "ok", "below_intrinsic", ...
-        status[ok] = names[np.asarray(to_numpy(s)).astype(np.intp)]
+    names = np.array([m.name.lower() for m in sorted(IVStatus)], dtype=object)  # "ok", "below_intrinsic", ...
+    for rows, exercise in ((ok & ~american, "european"), (ok & american, "american")):
+        if rows.any():
+            v, s = implied_vol(price[rows], *(a[rows] for a in args), call=call[rows], backend=backend, return_status=True,
+                               **_exercise_kw(exercise))  # fmt: skip
+            vol[rows] = np.asarray(to_numpy(v), dtype=np.float64)
+            status[rows] = names[np.asarray(to_numpy(s)).astype(np.intp)]
     return vol, status
+
+
+def _exercise_kw(exercise: str) -> dict[str, str]:
+    """``exercise=`` for the pricing functions (none for European: the default)."""
+    return {} if exercise == "european" else {"exercise": exercise}
+
+
+def _american(quotes: pd.DataFrame, exercise: str) -> np.ndarray:
+    """The American rows: all, none, or (``"infer"``) by option root (:func:`.quotes.american_rows`)."""
+    if exercise not in EXERCISE_CHOICES:
+        raise ValueError(f"exercise = {exercise!r}; expected one of {', '.join(map(repr, EXERCISE_CHOICES))}")
+    if exercise == "infer":
+        return american_rows(quotes)
+    return np.full(len(quotes), exercise == "american")
 
 
 def quote_greeks(
@@ -73,8 +94,16 @@ def quote_greeks(
     greeks: tuple[str, ...] | None = STANDARD_GREEKS,
     backend: Any = "auto",
     strikes: int = 10,
+    exercise: str = "infer",
 ) -> tuple[pd.DataFrame, QuoteSummary]:
     """Our BSM implied vols (from mid, bid and ask) and Greeks per contract, next to the vendor's.
+
+    ``exercise``: ``"infer"`` (default: by option root, :func:`~gpu_hedge._book.quotes.american_rows`;
+    SPX/SPXW index options European, equity and ETF options such as SPY and A American),
+    ``"european"`` or ``"american"``. American contracts' IVs invert the American price and their
+    Greeks are American (``exercise="american"`` of :func:`gpu_hedge.implied_vol` /
+    :func:`gpu_hedge.greeks`); Greeks American options do not have (third order) are NaN on them.
+    The output has an ``exercise`` column and ``attrs["exercise_used"]`` (american, european or mixed).
 
     ``rate``: decimal, continuously compounded; default the vendor's (``quotes.attrs["rate"]``).
     ``div``: a yield, or ``"implied"`` for one yield per expiry from put-call parity
@@ -92,6 +121,7 @@ def quote_greeks(
     from .._backends import to_numpy
     from .._pricing.api import greeks as bsm_greeks
 
+    american = _american(quotes, exercise)
     r, q = _carry(quotes, rate, div, strikes)
     S, K, T = (quotes[c].to_numpy(dtype=np.float64) for c in ("underlying_price", "strike", "expiry_years"))
     call = quotes["call"].to_numpy(dtype=bool)
@@ -103,7 +133,7 @@ def quote_greeks(
     solved = {}
     for col, src in (("calc_iv", "mid"), ("calc_iv_bid", "bid"), ("calc_iv_ask", "ask")):
         p = quotes[src].to_numpy(dtype=np.float64)
-        vol, status = _solve(p, valid & np.isfinite(p) & (p > 0), args, call, backend)
+        vol, status = _solve(p, valid & np.isfinite(p) & (p > 0), args, call, backend, american)
         out[col] = vol
         solved[src] = int(np.isfinite(vol).sum())
         if src == "mid":
@@ -113,17 +143,28 @@ def quote_greeks(
             iv = vol
     if greeks is None or len(greeks):
         ok = np.isfinite(iv)
-        g = bsm_greeks(S, K, np.where(ok, T, 1.0), np.where(ok, iv, 0.2), r, np.where(ok, q, 0.0), call=call,
-                       greeks=greeks, backend=backend, on_invalid="nan")  # fmt: skip
-        for name, v in g.items():
-            out[f"calc_{name}"] = np.where(ok, np.asarray(to_numpy(v), dtype=np.float64), np.nan)
+        inputs = (S, K, np.where(ok, T, 1.0), np.where(ok, iv, 0.2), r, np.where(ok, q, 0.0))
+        names = tuple(greeks) if greeks is not None else GREEK_NAMES
+        values = {name: np.full(len(quotes), np.nan) for name in names}
+        for rows, ex in ((~american, "european"), (american, "american")):
+            asked = names if ex == "european" else tuple(n for n in names if n in AMERICAN_GREEKS)
+            if not rows.any() or not asked:
+                continue
+            g = bsm_greeks(*(a[rows] for a in inputs), call=call[rows], greeks=asked, backend=backend, on_invalid="nan",
+                           **_exercise_kw(ex))  # fmt: skip
+            for name, v in g.items():
+                values[name][rows] = np.asarray(to_numpy(v), dtype=np.float64)
+        for name in names:
+            out[f"calc_{name}"] = np.where(ok, values[name], np.nan)
+    out["exercise"] = np.where(american, "american", "european")
     out.attrs = {
         **quotes.attrs,
         "rate_used": float(r[0]) if len(r) else rate,
         "div_used": div if div is not None else quotes.attrs.get("div"),
+        "exercise_used": "american" if american.all() and len(american) else "european" if not american.any() else "mixed",
     }
     summary = QuoteSummary(rows=len(out), solved=solved, status=dict(Counter(out["calc_iv_status"])))
     return out, summary
 
 
-__all__ = ["STANDARD_GREEKS", "QuoteSummary", "quote_greeks"]
+__all__ = ["EXERCISE_CHOICES", "STANDARD_GREEKS", "QuoteSummary", "quote_greeks"]

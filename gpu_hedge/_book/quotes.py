@@ -52,7 +52,11 @@ is). ``agilent`` prints theta per calendar day (multiplied by 365 here) and vega
 (the path), ``rate`` (continuously compounded decimal the vendor used), ``div`` (a number, or
 ``"implied"`` where the vendor uses a per-expiry dividend yield from put-call parity, see
 :func:`gpu_hedge._book.forwards.implied_forwards`), ``expiry_rule`` (how ``expiry_years`` was
-computed, in words) and ``scales`` (``{column: how it was converted}``).
+computed, in words), ``scales`` (``{column: how it was converted}``), and ``exercise``
+(``"american"``, ``"european"`` or ``"mixed"``) with ``exercise_rule``: none of the layouts has an
+exercise-style field, so it is inferred from the option root (:func:`american_rows`): the
+cash-settled index roots of :data:`EUROPEAN_ROOTS` (``SPX``, ``SPXW``, ...) are European, every other
+root (single stocks and ETFs: ``SPY``, ``A``) is American.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ TZ = "America/New_York"
 AM_SETTLED_ROOTS = frozenset({"SPX", "NDX", "RUT", "VIX"})
 UNDERLYING_OF_ROOT = {"SPXW": "SPX", "NDXP": "NDX", "RUTW": "RUT", "VIXW": "VIX"}
 SECONDS_PER_YEAR = 365.0 * 86400.0
+#: option roots of European-style (cash-settled index) options; other roots, equity and ETF options, are American
+EUROPEAN_ROOTS = frozenset({"SPX", "SPXW", "SPXPM", "XSP", "NDX", "NDXP", "RUT", "RUTW", "VIX", "VIXW", "XEO", "DJX", "MXEA", "MXEF"})
+EXERCISE_RULE = "inferred from the option root: cash-settled index roots (SPX, SPXW, NDX, RUT, VIX, ...) European, others American"
 
 QUOTE_COLUMNS = (
     "quote_date", "quote_time", "expiry", "underlying", "root", "symbol", "call", "strike",
@@ -140,8 +147,17 @@ def _finish(df: pd.DataFrame, attrs: dict) -> pd.DataFrame:
     out = df.loc[:, list(QUOTE_COLUMNS)].reset_index(drop=True)
     out["call"] = out["call"].astype(bool)
     out[["underlying", "root", "symbol"]] = out[["underlying", "root", "symbol"]].astype(str)
-    out.attrs = attrs
+    american = american_rows(out)
+    kind = "american" if american.all() else "european" if not american.any() else "mixed"
+    out.attrs = {**attrs, "exercise": kind, "exercise_rule": EXERCISE_RULE}
     return out
+
+
+def american_rows(quotes: pd.DataFrame) -> np.ndarray:
+    """Which contracts of a quote table are American (boolean per row), from their option ``root``
+    (the ``underlying`` where the root is missing): all but the :data:`EUROPEAN_ROOTS`."""
+    root = quotes["root"].where(quotes["root"].notna() & (quotes["root"].astype(str) != "nan"), quotes["underlying"])
+    return ~root.astype(str).str.strip().str.upper().isin(EUROPEAN_ROOTS).to_numpy()
 
 
 def read_cboe_chain(path: str | PathLike) -> pd.DataFrame:
@@ -323,6 +339,6 @@ def read_vendor_eod(path: str | PathLike, layout: str = "auto") -> pd.DataFrame:
 
 
 __all__ = [
-    "LAYOUTS", "QUOTE_COLUMNS", "detect_layout", "read_agilent_eod", "read_cboe_chain", "read_quotes",
+    "EUROPEAN_ROOTS", "LAYOUTS", "QUOTE_COLUMNS", "american_rows", "detect_layout", "read_agilent_eod", "read_cboe_chain", "read_quotes",
     "read_spxw_eod", "read_vendor_eod",
 ]  # fmt: skip

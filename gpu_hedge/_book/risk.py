@@ -65,7 +65,7 @@ from .scenarios import Scenarios, ladder_kernel
 from .sources import BookError
 from .store import MANIFEST_VERSION, PartStore, file_sha256, fingerprint, write_json, write_outputs
 from .trades import hedge_trades
-from .validation import describe_invalid
+from .validation import EXERCISE_OPTIONS, describe_invalid
 
 # the job's API, then names that tests and tools reach through this module (kept importable from here)
 __all__ = ["DEFAULT_CHUNK_ROWS", "RiskResult", "Scenarios", "risk",
@@ -131,6 +131,7 @@ def risk(
     keep_positions: bool | None = None,
     dask: Any = None,
     progress: Callable[[int, int | None], None] | None = None,
+    exercise: str = "column",
 ) -> RiskResult:
     """Run the risk job on ``book`` (Parquet/CSV path, DataFrame or Arrow table) against ``market``
     (path, DataFrame or table; see :mod:`gpu_hedge._book.schema` for both schemas).
@@ -170,10 +171,17 @@ def risk(
     ``manifest.json`` when they were written; the others are redone. ``summary["partitions_resumed"]``
     counts the reused ones, ``summary["partitions_redone"]`` the ones found done but not verified,
     and ``summary["redone"]`` says why for each ("partition 3: checksum mismatch positions-000003.parquet").
+
+    ``exercise``: ``"column"`` (default: the book's optional ``exercise`` column, European where there
+    is none; see :mod:`gpu_hedge._book.schema`), or ``"european"`` / ``"american"`` for every row.
+    American rows are priced by the Andersen-Lake-Offengelt method (``gh.greeks(..., exercise="american")``)
+    in the Greeks and in every ladder scenario (one American revaluation per scenario).
     """
     t_start = time.perf_counter()
     if on_invalid not in ("raise", "skip"):
         raise ValueError(f"on_invalid = {on_invalid!r} must be 'raise' or 'skip'")
+    if exercise not in EXERCISE_OPTIONS:
+        raise ValueError(f"exercise = {exercise!r} must be one of {', '.join(map(repr, EXERCISE_OPTIONS))}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype = {dtype!r} must be 'float32' or 'float64'")
     chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
@@ -187,7 +195,7 @@ def risk(
     params = {
         "scenarios": None if scenarios is None else [list(scenarios.spot_shocks), list(scenarios.vol_shocks)],
         "dtype": dtype, "chunk_rows": chunk_rows, "valuation_date": None if valuation_date is None else str(valuation_date),
-        "on_invalid": on_invalid,
+        "on_invalid": on_invalid, "exercise": exercise,
     }  # fmt: skip
     store = PartStore(Path(out), book, mkt, params) if out is not None else None
 
@@ -218,7 +226,7 @@ def risk(
 
     # a Dask worker gets the backend's name (it asks get_backend there); this module's DEDUPE_BELOW is the netting threshold
     run_args = (mkt, valuation_date, scenarios, bk.name if dask is not None else bk, dtype, keep or store is not None, src.duplicates,
-                src.text_ok, DEDUPE_BELOW)  # fmt: skip
+                src.text_ok, DEDUPE_BELOW, exercise)  # fmt: skip
     pending: list[Any] = []
     try:
         for index, frame in enumerate(src.partitions):

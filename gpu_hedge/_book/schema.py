@@ -55,7 +55,6 @@ and :mod:`.validation` (row checks).
 from __future__ import annotations
 
 from .book_schema import (
-    AMERICAN_MODELS,
     BOOK_OPTIONAL,
     BOOK_REQUIRED,
     INVALID_COLUMNS,
@@ -71,7 +70,6 @@ from .validation import Checked, describe_invalid, validate
 from .vol_grid import SURFACE_COLUMNS, VolSurface, read_surfaces
 
 __all__ = [
-    "AMERICAN_MODELS",
     "BOOK_OPTIONAL",
     "BOOK_REQUIRED",
     "DUPLICATE_REASON",

@@ -12,12 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .book_schema import AMERICAN_MODELS, MODELS
+from .book_schema import MODELS
 from .ids import DUPLICATE_REASON, comparable_ids
 from .market import Market
 from .sources import BookError
 
-__all__ = ["Checked", "describe_invalid", "validate"]
+__all__ = ["EXERCISE_OPTIONS", "Checked", "describe_invalid", "validate"]
+
+#: ``exercise=`` of :func:`validate` and the risk job: the book's column, or one exercise for every row
+EXERCISE_OPTIONS = ("column", "european", "american")
 
 _TYPES = {"c": 1.0, "call": 1.0, "p": -1.0, "put": -1.0}
 
@@ -41,15 +44,18 @@ class Checked:
 
 
 def validate(
-    df: pd.DataFrame, market: Market, valuation_date: Any, first_row: int, duplicates: Any = None, text_ok: bool = False
-) -> Checked:
+    df: pd.DataFrame, market: Market, valuation_date: Any, first_row: int, duplicates: Any = None, text_ok: bool = False,
+    exercise: str = "column",
+) -> Checked:  # fmt: skip
     """Check one chunk of the book row by row; rows with any problem go to ``invalid`` (first
     problem per row: column, value and reason) and the rest come back as arrays.
 
     ``duplicates``: the ids that appear more than once in the whole book (:func:`duplicate_ids`'s
     index; a chunk cannot see the other chunks), whose rows are all invalid. ``text_ok``: text
     cells of numeric columns are read as numbers where they are number literals (CSV files);
-    otherwise a text cell is invalid ("quantity is text, not a number"). A boolean cell always is."""
+    otherwise a text cell is invalid ("quantity is text, not a number"). A boolean cell always is.
+    ``exercise``: ``"column"`` (the book's ``exercise`` column, European where there is none), or
+    ``"european"`` / ``"american"`` for every row (the column, if any, is then not read)."""
     n = len(df)
     rows = np.arange(first_row, first_row + n)
     reason = np.full(n, "", dtype=object)
@@ -172,14 +178,13 @@ def validate(
         flag(np.isnan(code_m), "model", df["model"], f"unknown model (use {' or '.join(MODELS)})")
         model = np.nan_to_num(code_m).astype(np.int8)
 
-    american = np.zeros(n, dtype=bool)
-    if "exercise" in df.columns:  # empty cells are European, as a missing column is
+    if exercise not in EXERCISE_OPTIONS:
+        raise ValueError(f"exercise = {exercise!r} must be one of {', '.join(map(repr, EXERCISE_OPTIONS))}")
+    american = np.full(n, exercise == "american")
+    if "exercise" in df.columns and exercise == "column":  # empty cells are European, as a missing column is
         code_x = _map_words(df["exercise"].fillna("european"), {"european": 0.0, "american": 1.0})
         flag(np.isnan(code_x), "exercise", df["exercise"], "unknown exercise (use european or american)")
-        american = code_x == 1.0
-        if unsupported := [name for name in MODELS if name not in AMERICAN_MODELS]:  # no book model lacks it today
-            no_american = american & np.isin(model, [MODELS.index(u) for u in unsupported])
-            flag(no_american, "exercise", df["exercise"], f"American exercise is not available for model {' or '.join(unsupported)}")
+        american = code_x == 1.0  # both book models (bsm, black76) have American exercise; bachelier is no book model
 
     bad = reason != ""
     invalid = pd.DataFrame(

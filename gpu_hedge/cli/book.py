@@ -145,6 +145,9 @@ def risk_cmd(
     strategy: str = typer.Option("periodic", "--strategy", help="periodic (back to delta-neutral) or band (trade only outside the band)."),
     band: float = typer.Option(0.05, "--band", min=0.0, help="band: no-trade half-width as a fraction of |book delta|."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (there is none off a terminal anyway)."),
+    exercise: str = typer.Option(
+        "column", "--exercise", help="column (the book's exercise column, European without one), european or american for every row."
+    ),
 ) -> None:
     """Run the large-book risk job: per-position Greeks, exposures per underlying, the scenario ladder and hedge trades."""
     from .._book import BookError, risk
@@ -165,7 +168,7 @@ def risk_cmd(
                 t0 = time.perf_counter()
                 res = risk(book, market, scenarios=spec, backend=bk, dtype=dtype, chunk_rows=chunk_rows, valuation_date=valuation_date,
                            on_invalid=on_invalid, vol_surface=vol_surface, sticky=sticky, hedges=hedges, strategy=strat, out=out,
-                           dask=client, progress=progress)  # fmt: skip
+                           dask=client, progress=progress, exercise=exercise.lower())  # fmt: skip
                 job_s = time.perf_counter() - t0
         except (BookError, ValueError, OSError, BackendUnavailableError) as exc:
             fail(str(exc), 1)

@@ -5,8 +5,10 @@ The same contracts as :func:`.reductions.greek_sums` / :func:`.reductions.ladder
 arrays ``args`` = S, K, T, vol, r, q, phi; weights ``w``; underlying codes ``c``), so the partition
 code and :class:`~gpu_hedge._book.resident.ResidentBook` pick one or the other by the rows'
 exercise. A ladder revalues every scenario with the American pricer at the shifted inputs (spot
-``S (1 + ds)``, vol ``max(vol + dv, 0)``, or the moved vol of a sticky-moneyness smile), several
-scenarios stacked into one call of at most :data:`STACK_ROWS` rows.
+``S (1 + ds)``, vol ``max(vol + dv, 0)``, or the moved vol of a sticky-moneyness smile). Where the
+vol does not move with the spot, the exercise boundary (which does not depend on the spot) is
+solved once per vol shock and shared by that vol's spot shocks (:mod:`gpu_hedge._pricing.american_ladder`);
+a moving smile's scenarios are stacked, several per call of at most :data:`STACK_ROWS` rows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from .._backends import Backend
 from .._pricing.american_greeks import american_greeks
+from .._pricing.american_ladder import american_spot_ladder
 from .batches import device_size
 from .reductions import GREEKS, segment_sum
 from .scenarios import spot_shocks
@@ -65,7 +68,8 @@ def american_ladder_sums(
 ) -> np.ndarray:  # fmt: skip
     """Weighted scenario P&L ``w x (V(S (1 + ds), vol') - V(S, vol))`` of American rows per underlying
     code, ``(len(pairs), n_u)`` on the host; ``vol' = max(vol + dv, 0)`` with ``vol`` the row's, or its
-    vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry). The base value
+    vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry). Without
+    ``moved``, one boundary per row and vol shock (:func:`_ladder_by_vol`); with it, the base value
     ``V(S, vol)`` is priced in the first stacked call, with the first scenarios (same kernel, same
     shapes wherever the ladder is asked for: one compilation on compiling backends)."""
     xp = bk.xp
@@ -75,6 +79,8 @@ def american_ladder_sums(
     _, args, w, c, shifted = _padded(bk, args, w, c, list(moved or []))
     moved = shifted if moved is not None else None
     S, K, T, vol, r, q, phi = args
+    if moved is None:  # vols do not move with spot: one boundary per vol shock serves all its spot shocks
+        return _ladder_by_vol(bk, model, pairs, args, w, c, n_u, dt, out)
     m = int(S.shape[0])
     index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
     todo: list[tuple[float, float] | None] = [None, *pairs]  # None: the base value
@@ -98,4 +104,30 @@ def american_ladder_sums(
                 base = p
             else:
                 out[lo + j - 1] = segment_sum(bk, c, (p - base) * w, n_u)
+    return out
+
+
+def _ladder_by_vol(bk: Backend, model: str, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
+                   out: np.ndarray) -> np.ndarray:  # fmt: skip
+    """The ladder when each scenario's vol is ``max(vol + dv, 0)``: per distinct ``dv`` one
+    :func:`~gpu_hedge._pricing.american_ladder.american_spot_ladder` call (one exercise boundary per
+    row) prices all of that vol's spot shocks; the base value comes with the ``dv = 0`` group."""
+    xp = bk.xp
+    S, K, T, vol, r, q, phi = args
+    groups: dict[float, list[int]] = {0.0: []}
+    for i, (_, dv) in enumerate(pairs):
+        groups.setdefault(float(dv), []).append(i)
+    base = None
+    for dv, which in groups.items():  # dv = 0 first: it carries the base value
+        factors = [1.0 + float(pairs[i][0]) for i in which]
+        if dv == 0.0:
+            factors = [1.0, *factors]
+        if not factors:
+            continue
+        v = xp.maximum(vol + dv, 0.0) if dv else vol
+        prices = american_spot_ladder(bk, [S, K, T, v, r, q, phi], factors, dt, model=model)
+        if dv == 0.0:
+            base, prices = prices[0], prices[1:]
+        for i, p in zip(which, prices, strict=True):
+            out[i] = segment_sum(bk, c, (p - base) * w, n_u)
     return out

@@ -1,7 +1,11 @@
 """The book risk job end to end: Parquet in, Greeks + aggregates by underlying + the 9 x 5 ladder, Parquet out.
 
     python benchmarks/book_job.py [--sizes 1e6,1e7] [--quick] [--no-peers] [--backends numpy,jax]
-                                  [--peer-timeout 300] [--seed 0] [--out benchmarks/results/book_job-<device>.json]
+                                  [--peer-timeout 300] [--seed 0] [--american 0.3]
+                                  [--out benchmarks/results/book_job-<device>.json]
+
+``--american F``: each row American with probability F (an ``exercise`` column; the peers, which
+price European options only, are skipped), for the issue-16 comparison with the all-European job.
 
 The book (``gh.generate_book(n, seed)``, 50 underlyings, valuation date 2026-01-02) is written
 beforehand with ``gh.write_book`` as ``book.parquet`` + ``market.csv`` (not timed). Each
@@ -285,6 +289,17 @@ def run_worker(name: str, n: int, files: dict[str, str], out: Path, timeout: flo
     return r
 
 
+def with_exercise(book: Any, fraction: float, seed: int) -> Any:
+    """``book`` with an ``exercise`` column, each row American with probability ``fraction`` (seeded);
+    unchanged for 0."""
+    if fraction <= 0:
+        return book
+    import numpy as np
+
+    american = np.random.default_rng([seed, 16]).random(len(book)) < fraction
+    return book.assign(exercise=np.where(american, "american", "european"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="1e6,1e7", help="comma-separated numbers of positions (default 1e6,1e7)")
@@ -293,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default=None, help="comma-separated gpu_hedge backends (default: all available)")
     p.add_argument("--peer-timeout", type=float, default=300.0, help="seconds after which a peer is stopped (default 300)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--american", type=float, default=0.0,
+                   help="fraction of rows with exercise=american (seeded; default 0: no exercise column). Peers are skipped: "
+                   "they price European options only")  # fmt: skip
     p.add_argument("--workdir", default=None, help="where books and outputs go (default: a temporary directory, removed)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/book_job-<device>.json)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -315,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(width=150)
     sizes = [100_000] if args.quick else [int(float(s)) for s in args.sizes.split(",") if s.strip()]
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else list(gh.available_backends())
-    impls = [f"gpu_hedge {b}" for b in backends] + ([] if args.no_peers else list(PEERS))
+    if not 0.0 <= args.american <= 1.0:
+        p.error(f"--american {args.american}: a fraction in [0, 1]")
+    impls = [f"gpu_hedge {b}" for b in backends] + ([] if args.no_peers or args.american > 0 else list(PEERS))
     machine = describe_machine(tuple(backends))
     device = "gpu" if machine["gpus"] else "cpu"
     out_json = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"book_job-{device}.json"
@@ -325,10 +345,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     try:
         wb, wm = gh.generate_book(WARMUP_ROWS, N_UNDERLYINGS, seed=args.seed + 1, valuation_date=VALUATION_DATE)
+        wb = with_exercise(wb, args.american, args.seed + 1)
         warm_book, warm_market = gh.write_book(wb, wm, work / "warm")
         for n in sizes:
             console.log(f"N = {n:,}: generating and writing the book (not timed)")
             book, market = gh.generate_book(n, N_UNDERLYINGS, seed=args.seed, valuation_date=VALUATION_DATE)
+            book = with_exercise(book, args.american, args.seed)
             book_path, market_path = gh.write_book(book, market, work / f"book-{n}")
             del book, market
             gc.collect()
@@ -402,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "backends": backends,
             "implementations": impls,
             "seed": args.seed,
+            "american_fraction": args.american,
             "n_underlyings": N_UNDERLYINGS,
             "valuation_date": VALUATION_DATE,
             "scenarios": "Scenarios.default(): spot -0.2:0.2:0.05 x vol -0.1:0.1:0.05 (45)",

@@ -143,9 +143,13 @@ def test_american_rows_are_priced_american_and_european_rows_unchanged(bk):
     assert list(pos["exercise"]) == list(np.where(am, "american", "european"))
     ref = _american_greeks(bk, rows)
     for name in GREEKS:
-        np.testing.assert_allclose(pos.loc[am, name], ref[name][am], rtol=1e-12, atol=1e-300, err_msg=name)
+        # the job solves each shared boundary once (american_shared): the same arithmetic, but a compiler
+        # may round it differently, and the bumped Greeks' differences multiply that by 1 / bump (1e4)
+        rel = 1e-12 if name in ("price", "delta", "gamma") else 1e-9
+        atol = 1e-300 if rel == 1e-12 else rel * np.max(np.abs(ref[name][am]))
+        np.testing.assert_allclose(pos.loc[am, name], ref[name][am], rtol=rel, atol=atol, err_msg=name)
         np.testing.assert_allclose(pos.loc[am, f"position_{name}" if name != "price" else "value"], ref[name][am] * rows["weight"][am],
-                                   rtol=1e-12, atol=1e-300, err_msg=name)  # fmt: skip
+                                   rtol=rel, atol=atol * np.max(np.abs(rows["weight"])), err_msg=name)  # fmt: skip
     np.testing.assert_array_equal(pos.loc[am, "early_exercise"], ref["early_exercise"][am] > 0.5)
     assert not pos.loc[~am, "early_exercise"].any()
     # the European rows: what a run without the exercise column gives, to the last bit

@@ -4,7 +4,9 @@ Andersen-Lake-Offengelt method (:func:`gpu_hedge._pricing.american_greeks.americ
 The same contracts as :func:`.reductions.greek_sums` / :func:`.reductions.ladder_sums` (backend
 arrays ``args`` = S, K, T, vol, r, q, phi; weights ``w``; underlying codes ``c``), so the partition
 code and :class:`~gpu_hedge._book.resident.ResidentBook` pick one or the other by the rows'
-exercise. A ladder revalues every scenario with the American pricer at the shifted inputs (spot
+exercise. Rows that share exercise boundaries (every strike of an underlying and expiry at the
+underlying's vol) have each boundary solved once (:mod:`gpu_hedge._pricing.american_shared`).
+A ladder revalues every scenario with the American pricer at the shifted inputs (spot
 ``S (1 + ds)``, vol ``max(vol + dv, 0)``, or the moved vol of a sticky-moneyness smile). Where the
 vol does not move with the spot, the exercise boundary (which does not depend on the spot) is
 solved once per vol shock and shared by that vol's spot shocks (:mod:`gpu_hedge._pricing.american_ladder`);
@@ -20,7 +22,7 @@ import numpy as np
 
 from .._backends import Backend
 from .._pricing.american_greeks import american_greeks
-from .._pricing.american_ladder import american_spot_ladder
+from .._pricing.american_shared import american_greeks_shared, spot_ladder_shared
 from .batches import device_size
 from .reductions import GREEKS, segment_sum
 from .scenarios import spot_shocks
@@ -54,7 +56,7 @@ def american_greek_sums(
     underlying code, ``(len(GREEKS), n_u)`` on the host (one more row, the shadow delta
     ``delta + vega x slope``, with ``slope``); ``early_exercise`` comes back boolean."""
     m, args, w, c, slopes = _padded(bk, args, w, c, [] if slope is None else [slope])
-    out = american_greeks(bk, args, AMERICAN_OUTPUTS, dt, model=model)
+    out = american_greeks_shared(bk, args, AMERICAN_OUTPUTS, dt, model=model)
     out = {**out, "early_exercise": out["early_exercise"] > 0.5}
     rows = [segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS]
     if slopes:
@@ -125,7 +127,7 @@ def _ladder_by_vol(bk: Backend, model: str, pairs: Sequence[tuple[float, float]]
         if not factors:
             continue
         v = xp.maximum(vol + dv, 0.0) if dv else vol
-        prices = american_spot_ladder(bk, [S, K, T, v, r, q, phi], factors, dt, model=model)
+        prices = spot_ladder_shared(bk, [S, K, T, v, r, q, phi], factors, dt, model=model)
         if dv == 0.0:
             base, prices = prices[0], prices[1:]
         for i, p in zip(which, prices, strict=True):

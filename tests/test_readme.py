@@ -72,3 +72,16 @@ def test_backtest_example_runs_on_the_shipped_series():
     exec(compile(_block("gh.load_wti()"), "README.md", "exec"), ns)
     res = ns["res"]
     assert res.n_paths == 1 and res.ledger(0)["pnl"].iloc[-1] == pytest.approx(float(res.pnl[0]), rel=1e-12)
+
+
+def test_american_example_says_what_it_prints():
+    ns: dict = {}
+    exec(compile(_block('exercise="american"'), "README.md", "exec"), ns)
+    gh = ns["gh"]
+    assert float(ns["call"]) == pytest.approx(float(gh.price(100.0, 100.0, 1.0, 0.25, 0.05, 0.0, call=True)), rel=1e-14)
+    am, eu = (float(x) for x in gh.to_numpy(ns["both"]))
+    assert (round(am, 3), round(eu, 3)) == (7.974, 7.459) and eu == pytest.approx(float(gh.price(100.0, 100.0, 1.0, 0.25, 0.05, call=False)))
+    assert round(float(ns["vol"]), 4) == 0.2242 and int(ns["st"]) == int(gh.IVStatus.OK)
+    assert float(gh.price(100.0, 100.0, 1.0, float(ns["vol"]), 0.05, call=False, exercise="american")) == pytest.approx(7.0, rel=1e-10)
+    g = ns["g"]
+    assert float(gh.to_numpy(g["price"])[0]) >= 10.0 and -1.0 <= float(gh.to_numpy(g["delta"])[0]) <= 0.0

@@ -65,14 +65,25 @@ def _euro_put_unit(xp: Any, ndtr: Any, x: Any, T: Any, r: Any, q: Any, vol: Any)
     return price, -eq * ndtr(-d1), eq * INV_SQRT_2PI * xp.exp(-0.5 * d1 * d1) / (x * vT)
 
 
-def _unit_put(xp: Any, special: Any, x: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme) -> dict[str, Any]:
-    """Unit-strike put on rows of any kind: early exercise (ALO), European, or zero variance."""
+def _branches(xp: Any, T: Any, vol: Any, r: Any, q: Any) -> tuple[Any, Any, tuple[Any, Any, Any, Any]]:
+    """``(alo, european, (T, vol, r, q) with safe stand-ins where the ALO branch is not taken)`` of
+    unit puts: early exercise (ALO), no early exercise (European), or zero variance (the others)."""
     degenerate = (T <= 0) | (vol <= 0)
     european = (r <= 0) & (r <= q) & ~degenerate
     alo = ~(degenerate | european)
-    # safe stand-ins where the ALO branch is not taken (its results there are discarded)
-    Ts, vs, rs, qs = (xp.where(alo, a, s) for a, s in ((T, 1.0), (vol, 0.2), (r, 0.05), (q, 0.0)))
-    Y, xmax = put_boundary(xp, special, Ts, rs, qs, vs, scheme)
+    return alo, european, tuple(xp.where(alo, a, s) for a, s in ((T, 1.0), (vol, 0.2), (r, 0.05), (q, 0.0)))
+
+
+def unit_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme) -> tuple[Any, Any]:
+    """``(Y, xmax)`` of unit puts (:func:`.american.put_boundary`), stand-ins where ALO does not apply."""
+    _, _, (Ts, vs, rs, qs) = _branches(xp, T, vol, r, q)
+    return put_boundary(xp, special, Ts, rs, qs, vs, scheme)
+
+
+def unit_put_on(xp: Any, special: Any, x: Any, T: Any, r: Any, q: Any, vol: Any, Y: Any, xmax: Any, scheme: Scheme) -> dict[str, Any]:
+    """Unit-strike put on rows of any kind at spot/strike ``x``, on their boundary ``(Y, xmax)`` from
+    :func:`unit_boundary` (the European and zero-variance rows ignore it)."""
+    alo, european, (Ts, vs, rs, qs) = _branches(xp, T, vol, r, q)
     out = put_unit(xp, special, x, Ts, rs, qs, vs, Y, xmax, scheme)
     Te = xp.where(european, T, 1.0)
     ve = xp.where(european, vol, 0.2)
@@ -88,6 +99,12 @@ def _unit_put(xp: Any, special: Any, x: Any, T: Any, r: Any, q: Any, vol: Any, s
         "boundary": pick(out["boundary"], 0.0 * x, xp.where(T <= 0, 1.0, float("nan"))),
         "early_exercise": xp.where(alo, out["early_exercise"], (~european) & (intrinsic > 0) & (price <= intrinsic)),
     }
+
+
+def _unit_put(xp: Any, special: Any, x: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme) -> dict[str, Any]:
+    """Unit-strike put on rows of any kind: early exercise (ALO), European, or zero variance."""
+    Y, xmax = unit_boundary(xp, special, T, r, q, vol, scheme)
+    return unit_put_on(xp, special, x, T, r, q, vol, Y, xmax, scheme)
 
 
 def _caller(xp: Any, special: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, call: Any, scheme: Scheme) -> dict[str, Any]:

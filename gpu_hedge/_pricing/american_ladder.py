@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._alo_scheme import DEFAULT, Scheme
-from .american import put_boundary, put_unit
-from .american_greeks import _BATCH_ROWS, _SUB_ROWS, _deterministic_put, _euro_put_unit
+from .american_greeks import _BATCH_ROWS, _SUB_ROWS, unit_boundary, unit_put_on
 
 __all__ = ["american_spot_ladder"]
 
@@ -27,20 +26,12 @@ __all__ = ["american_spot_ladder"]
 def _rows(xp: Any, special: Any, S: Any, K: Any, T: Any, vol: Any, r: Any, q: Any, call: Any, factors: Sequence[float], scheme: Scheme):
     """Prices at ``S x f`` for each ``f`` of ``factors`` (a list of arrays), the boundary solved once."""
     ur, uq = xp.where(call, q, r), xp.where(call, r, q)  # the unit put's rates (calls by symmetry)
-    degenerate = (T <= 0) | (vol <= 0)
-    european = (ur <= 0) & (ur <= uq) & ~degenerate
-    alo = ~(degenerate | european)
-    Ts, vs, rs, qs = (xp.where(alo, a, s) for a, s in ((T, 1.0), (vol, 0.2), (ur, 0.05), (uq, 0.0)))
-    Y, xmax = put_boundary(xp, special, Ts, rs, qs, vs, scheme)
-    Te, ve = xp.where(european, T, 1.0), xp.where(european, vol, 0.2)
+    Y, xmax = unit_boundary(xp, special, T, ur, uq, vol, scheme)
     out = []
     for f in factors:
         Sf = S * f if f != 1.0 else S
-        x = xp.where(call, K / Sf, Sf / K)
-        a = put_unit(xp, special, x, Ts, rs, qs, vs, Y, xmax, scheme)["price"]
-        e = _euro_put_unit(xp, special.ndtr, x, Te, ur, uq, ve)[0]
-        d = _deterministic_put(xp, x, T, ur, uq)[0]
-        out.append(xp.where(call, Sf, K) * xp.where(alo, a, xp.where(european, e, d)))
+        u = unit_put_on(xp, special, xp.where(call, K / Sf, Sf / K), T, ur, uq, vol, Y, xmax, scheme)
+        out.append(xp.where(call, Sf, K) * u["price"])
     return out
 
 

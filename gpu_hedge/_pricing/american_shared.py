@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._alo_scheme import DEFAULT, Scheme
-from .american import put_boundary, put_unit
-from .american_greeks import _H_RATE, _H_REL, _deterministic_put, _euro_put_unit, american_greeks, check_names
+from .american_greeks import _H_RATE, _H_REL, american_greeks, check_names, unit_boundary, unit_put_on
 from .american_ladder import american_spot_ladder
 
 __all__ = ["SHARED_GREEKS", "american_greeks_shared", "sharing_rows", "shared_american_greeks", "shared_spot_ladder", "spot_ladder_shared"]
@@ -106,37 +105,6 @@ def spot_ladder_shared(bk: Any, arrays: Sequence[Any], factors: Sequence[float],
                   lambda a: american_spot_ladder(bk, a, factors, dtype, model=model))  # fmt: skip
 
 
-def _solve(xp: Any, special: Any, T: Any, vol: Any, ur: Any, uq: Any, scheme: Scheme) -> tuple[Any, Any]:
-    """Boundaries ``(Y, xmax)`` of the given inputs with the stand-ins :func:`.american_greeks._unit_put` uses."""
-    degenerate = (T <= 0) | (vol <= 0)
-    european = (ur <= 0) & (ur <= uq) & ~degenerate
-    alo = ~(degenerate | european)
-    Ts, vs, rs, qs = (xp.where(alo, a, s) for a, s in ((T, 1.0), (vol, 0.2), (ur, 0.05), (uq, 0.0)))
-    return put_boundary(xp, special, Ts, rs, qs, vs, scheme)
-
-
-def _unit_on(xp: Any, special: Any, x: Any, T: Any, vol: Any, ur: Any, uq: Any, Y: Any, xmax: Any, scheme: Scheme) -> dict[str, Any]:
-    """:func:`.american_greeks._unit_put` on a given boundary."""
-    degenerate = (T <= 0) | (vol <= 0)
-    european = (ur <= 0) & (ur <= uq) & ~degenerate
-    alo = ~(degenerate | european)
-    Ts, vs, rs, qs = (xp.where(alo, a, s) for a, s in ((T, 1.0), (vol, 0.2), (ur, 0.05), (uq, 0.0)))
-    out = put_unit(xp, special, x, Ts, rs, qs, vs, Y, xmax, scheme)
-    Te, ve = xp.where(european, T, 1.0), xp.where(european, vol, 0.2)
-    e_price, e_delta, e_gamma = _euro_put_unit(xp, special.ndtr, x, Te, ur, uq, ve)
-    d_price, d_delta = _deterministic_put(xp, x, T, ur, uq)
-    pick = lambda a, e, d: xp.where(alo, a, xp.where(european, e, d))  # noqa: E731
-    price = pick(out["price"], e_price, d_price)
-    intrinsic = xp.maximum(1.0 - x, 0.0)
-    return {
-        "price": price,
-        "delta": pick(out["delta"], e_delta, d_delta),
-        "gamma": pick(out["gamma"], e_gamma, 0.0 * x),
-        "boundary": pick(out["boundary"], 0.0 * x, xp.where(T <= 0, 1.0, float("nan"))),
-        "early_exercise": xp.where(alo, out["early_exercise"], (~european) & (intrinsic > 0) & (price <= intrinsic)),
-    }
-
-
 def _row_kernel(scheme: Scheme, factors: tuple[float, ...] | None):
     """``kernel(xp, special, S, K, T, vol, ur, uq, phi, xmax, *Y columns)``: the caller's price, delta,
     gamma, boundary, flag (``factors`` None) or the prices at ``S x f`` (outputs ``s0 ...``)."""
@@ -151,11 +119,11 @@ def _row_kernel(scheme: Scheme, factors: tuple[float, ...] | None):
             out = {}
             for i, f in enumerate(factors):
                 Sf = S * f if f != 1.0 else S
-                u = _unit_on(xp, special, xp.where(call, K / Sf, Sf / K), T, vol, ur, uq, Y, xmax, scheme)
+                u = unit_put_on(xp, special, xp.where(call, K / Sf, Sf / K), T, ur, uq, vol, Y, xmax, scheme)
                 out[f"s{i}"] = xp.reshape(xp.where(call, Sf, K) * u["price"], shape)
             return out
         x = xp.where(call, K / S, S / K)
-        u = _unit_on(xp, special, x, T, vol, ur, uq, Y, xmax, scheme)
+        u = unit_put_on(xp, special, x, T, ur, uq, vol, Y, xmax, scheme)
         b = u["boundary"]
         res = {
             "price": xp.where(call, S, K) * u["price"],
@@ -193,7 +161,7 @@ class _Rows:
         xp = self.bk.xp
         ur, uq = _unit_rates(self.model, r, q, self.call)
         g = [self.dev(a[self.first]) for a in (T, vol, ur, uq)]
-        Y, xmax = _solve(xp, self.bk.special, *g, scheme)
+        Y, xmax = unit_boundary(xp, self.bk.special, g[0], g[2], g[3], g[1], scheme)
         idx = self.inverse
         cols = [xp.take(Y[:, j], idx) for j in range(int(Y.shape[1]))]
         args = [self.S, self.K, *(self.dev(a) for a in (T, vol, ur, uq, self.phi)), xp.take(xmax, idx), *cols]

@@ -44,8 +44,17 @@ def block_normals(seed: int, block: int, step: int, count: int, size: int, antit
     return gen.standard_normal((size, count)).T
 
 
-#: ``ndtr`` is the vectorised float64 kernel of :mod:`cpu_fallback._ndtr` (SciPy's for anything else)
-SPECIAL = SimpleNamespace(ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where)
+def _alo_sums(drift: Any, sm: Any, cq: Any, cr: Any) -> Any:
+    from ._alo import alo_sums
+
+    return alo_sums(drift, sm, cq, cr)
+
+
+#: ``ndtr`` is the vectorised float64 kernel of :mod:`cpu_fallback._ndtr` (SciPy's for anything else);
+#: ``alo_sums`` the fused inner step of the American fixed point (:mod:`cpu_fallback._alo`; None where it cannot run)
+SPECIAL = SimpleNamespace(
+    ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where, alo_sums=_alo_sums
+)
 
 
 #: minimum chunk (elements) for native (compiled) kernels when the backend sets none

@@ -84,6 +84,14 @@ def _from_h(xp: Any, y: Any, xmax: Any) -> Any:
     return xmax * xp.exp(-xp.sqrt(xp.maximum(y, 0.0)))
 
 
+def _point_d(xp: Any, yq: Any, root_b: Any, drift: Any, sm: Any, n: int, n_fp: int) -> tuple[Any, Any]:
+    """``(dp, dm)`` at every fixed-point integration point from the interpolated boundary ``yq``;
+    ln(b / B(tau - m)) = sqrt(H(tau - m)) - sqrt(H(tau)): no log, no exp per point."""
+    root_q = xp.sqrt(xp.maximum(yq.reshape(-1, n, n_fp), 0.0))
+    dp_q = (root_q - root_b[:, :, None] + drift) / sm + 0.5 * sm
+    return dp_q, dp_q - sm
+
+
 def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme = DEFAULT, form: str = "B") -> tuple[Any, Any]:
     """``(Y, xmax)``: the unit-strike put boundary of each row as ``H`` on the scheme's ``nodes + 1``
     Chebyshev points (row-wise ``(n_rows, nodes + 1)``; ``B = xmax exp(-sqrt(H))``). Needs ``r > 0``,
@@ -110,20 +118,23 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
     # dm / sqrt(m) = 2 sqrt(tau) cos(phi) dphi and dm = 2 tau sin(phi) cos(phi) dphi
     w_density = wq * 2.0 * xp.sqrt(tau3) * cs / v3
     w_level = wq * 2.0 * tau3 * sn * cs
+    drift = (r3 - q3) * m
+    if form != "A":  # the distribution-functions form's weights, and the backend's fused step where it has one
+        cq, cr = gq * w_level, gr * w_level
+        fused = getattr(special, "alo_sums", None)
+        fused = fused(drift, sm, cq, cr) if fused is not None else None
     vt = v2 * xp.sqrt(tau)
     carry = (r2 - q2) * tau
     growth = xp.exp(-carry)
     for k in range(scheme.iterations):
         root_b = xp.sqrt(xp.maximum(Y[:, 1:], 0.0))
         b = xm2 * xp.exp(-root_b)
-        # ln(b / B(tau - m)) = sqrt(H(tau - m)) - sqrt(H(tau)): no log, no exp per point
-        root_q = xp.sqrt(xp.maximum((Y @ M).reshape(-1, n, n_fp), 0.0))
-        dp_q = (root_q - root_b[:, :, None] + (r3 - q3) * m) / sm + 0.5 * sm
-        dm_q = dp_q - sm
+        yq = Y @ M
         dp = (xp.log(b) + carry) / vt + 0.5 * vt
         dm = dp - vt
         f_dp, f_dm = _npdf(xp, dp), _npdf(xp, dm)
         if form == "A":  # ALO's densities form: fast where r and q are close, unstable for r - q large
+            dp_q, dm_q = _point_d(xp, yq, root_b, drift, sm, n, n_fp)
             k12 = xp.sum(gq * (w_level * ndtr(dp_q) + w_density * _npdf(xp, dp_q)), axis=2)
             k3 = xp.sum(gr * w_density * _npdf(xp, dm_q), axis=2)
             N = f_dm / vt + r2 * k3
@@ -131,8 +142,13 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
             Nd = -f_dm * dm / (b * vt * vt)
             Dd = -f_dp * dp / (b * vt * vt) + f_dp / (b * vt)
         else:  # the distribution-functions form
-            N = ndtr(dm) + r2 * xp.sum(gr * w_level * ndtr(dm_q), axis=2)
-            D = ndtr(dp) + q2 * xp.sum(gq * w_level * ndtr(dp_q), axis=2)
+            if fused is not None:
+                sum_q, sum_r = fused(yq, root_b)
+            else:
+                dp_q, dm_q = _point_d(xp, yq, root_b, drift, sm, n, n_fp)
+                sum_q, sum_r = xp.sum(cq * ndtr(dp_q), axis=2), xp.sum(cr * ndtr(dm_q), axis=2)
+            N = ndtr(dm) + r2 * sum_r
+            D = ndtr(dp) + q2 * sum_q
             Nd = f_dm / (b * vt)
             Dd = f_dp / (b * vt)
         fv = growth * N / D

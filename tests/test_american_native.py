@@ -46,9 +46,11 @@ def test_fused_step_sums_match_a_direct_evaluation():
     rows, nodes, points = 5, 4, 6
     drift, cq, cr = (rng.normal(size=(rows, nodes, points)) for _ in range(3))
     sm = rng.uniform(0.05, 2.0, size=(rows, nodes, points))
-    yq = rng.uniform(-0.1, 3.0, size=(rows, nodes * points))  # negative H: clipped at 0
     root_b = rng.uniform(0.0, 1.5, size=(rows, nodes))
-    sum_q, sum_r = alo_sums(drift, sm, cq, cr)(yq, root_b)
+    M = rng.normal(size=(3, nodes * points))
+    Y = rng.uniform(0.0, 1.0, size=(rows, 3))
+    yq = Y @ M
+    sum_q, sum_r = alo_sums(drift, sm, cq, cr)(Y, M, root_b)
     dp = (np.sqrt(np.maximum(yq.reshape(rows, nodes, points), 0.0)) - root_b[:, :, None] + drift) / sm + 0.5 * sm
     np.testing.assert_allclose(sum_q, np.sum(cq * ndtr(dp), axis=2), rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(sum_r, np.sum(cr * ndtr(dp - sm), axis=2), rtol=1e-13, atol=1e-14)

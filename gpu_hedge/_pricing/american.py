@@ -129,12 +129,11 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
     for k in range(scheme.iterations):
         root_b = xp.sqrt(xp.maximum(Y[:, 1:], 0.0))
         b = xm2 * xp.exp(-root_b)
-        yq = Y @ M
         dp = (xp.log(b) + carry) / vt + 0.5 * vt
         dm = dp - vt
         f_dp, f_dm = _npdf(xp, dp), _npdf(xp, dm)
         if form == "A":  # ALO's densities form: fast where r and q are close, unstable for r - q large
-            dp_q, dm_q = _point_d(xp, yq, root_b, drift, sm, n, n_fp)
+            dp_q, dm_q = _point_d(xp, Y @ M, root_b, drift, sm, n, n_fp)
             k12 = xp.sum(gq * (w_level * ndtr(dp_q) + w_density * _npdf(xp, dp_q)), axis=2)
             k3 = xp.sum(gr * w_density * _npdf(xp, dm_q), axis=2)
             N = f_dm / vt + r2 * k3
@@ -143,9 +142,9 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
             Dd = -f_dp * dp / (b * vt * vt) + f_dp / (b * vt)
         else:  # the distribution-functions form
             if fused is not None:
-                sum_q, sum_r = fused(yq, root_b)
+                sum_q, sum_r = fused(Y, M, root_b)
             else:
-                dp_q, dm_q = _point_d(xp, yq, root_b, drift, sm, n, n_fp)
+                dp_q, dm_q = _point_d(xp, Y @ M, root_b, drift, sm, n, n_fp)
                 sum_q, sum_r = xp.sum(cq * ndtr(dp_q), axis=2), xp.sum(cr * ndtr(dm_q), axis=2)
             N = ndtr(dm) + r2 * sum_r
             D = ndtr(dp) + q2 * sum_q

@@ -28,12 +28,14 @@ _TOL = 1e-9  # the accuracy claimed: |vol error| (the ALO price is accurate to ~
 
 
 def american_implied_vol(
-    bk: Any, arrays: list[Any], euro_iv: Any, dtype: Any, *, model: str, method: str, status_codes: Any
+    bk: Any, arrays: list[Any], euro_iv: Any, dtype: Any, *, model: str, method: str, status_codes: Any, evaluate: Any = None
 ) -> tuple[Any, Any]:
     """``(vol, status)`` for validated backend ``arrays`` (spot, strike, expiry, price, rate, div, phi).
 
     ``euro_iv(price) -> vol`` is the European implied vol of a price array on the same rows (NaN
-    where it has none); ``status_codes`` the IVStatus enum."""
+    where it has none); ``status_codes`` the IVStatus enum. ``evaluate(vol, names) -> {name: array}``
+    prices the American options at ``vol`` (``names``: price, or price and vega); default ALO with
+    ``method`` (cash dividends pass their Crank-Nicolson grid)."""
     xp = bk.xp
     S, K, T, P, r, q, phi = arrays
     shape = xp.broadcast_arrays(S, K, T, P, r, q, phi)[0].shape
@@ -43,8 +45,13 @@ def american_implied_vol(
     bound = xp.where(call, S, K)
     eps = 4.0 * 2.220446049250313e-16 * xp.maximum(bound, 1e-300)
 
+    if evaluate is None:
+
+        def evaluate(vol: Any, names: tuple[str, ...]) -> Any:
+            return american_greeks(bk, [S, K, T, vol, r, q, phi], names, dtype, model=model, method=method)
+
     def american(vol: Any) -> Any:
-        return american_greeks(bk, [S, K, T, vol, r, q, phi], ("price",), dtype, model=model, method=method)["price"]
+        return evaluate(vol, ("price",))["price"]
 
     def clip(v: Any) -> Any:
         return xp.clip(xp.where(xp.isfinite(v), v, 0.3), _LO, _HI)
@@ -78,7 +85,7 @@ def american_implied_vol(
         inside = (nxt > lo) & (nxt < hi) & xp.isfinite(nxt)
         nxt = xp.where(xp.abs(f) <= tight, s, xp.where(inside, nxt, 0.5 * (lo + hi)))
         prev_s, prev_f, s = s, f, nxt
-    final = american_greeks(bk, [S, K, T, s, r, q, phi], ("price", "vega"), dtype, model=model, method=method)
+    final = evaluate(s, ("price", "vega"))
     f_final = final["price"] - P
     vega = xp.where(vega > 0, vega, xp.abs(final["vega"]))  # no secant slope where the start was already exact
     ok = xp.abs(f_final) <= tight + _TOL * vega

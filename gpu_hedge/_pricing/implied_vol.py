@@ -35,7 +35,9 @@ from .._types import Array, ArrayLike, Model, OnInvalid
 from . import _normalised_black as nb
 from ._normalised_black import INV_SQRT2, INV_SQRT_2PI, SQRT_2PI, SQRT_PI_OVER_2, horner, implied_total_vol, limits
 from .american_iv import american_implied_vol
-from .api import check_exercise, checked_inputs
+from .api import _scatter, check_exercise, checked_inputs
+from .dividend_iv import dividend_implied_vol
+from .dividends import DEFAULT_VOL_ADJUST, VOL_ADJUSTS, DividendSchedule, check_dividends, dividend_rows
 
 
 class IVStatus(IntEnum):
@@ -199,7 +201,8 @@ def native_request(model: str) -> tuple[str, str, tuple[tuple[str, Any], ...]]:
 def implied_vol(
     price: ArrayLike, spot: ArrayLike, strike: ArrayLike, expiry: ArrayLike, rate: ArrayLike = 0.0, div: ArrayLike = 0.0, *,
     call: Any = True, model: Model = "bsm", backend: Any = "auto", dtype: Any = "float64", return_status: bool = False,
-    on_invalid: OnInvalid = "raise", exercise: Any = "european", method: str = "alo",
+    on_invalid: OnInvalid = "raise", exercise: Any = "european", method: str = "alo", dividends: Any = None,
+    vol_adjust: str = DEFAULT_VOL_ADJUST,
 ) -> Array | tuple[Array, Array]:  # fmt: skip
     """Implied volatility of European or American option prices, as an array on the chosen backend.
 
@@ -222,6 +225,11 @@ def implied_vol(
     the American price (Andersen-Lake-Offengelt, ``method="alo"`` or ``"alo-reference"``) by a
     safeguarded secant started from the European implied vol (:mod:`.american_iv`): OK rows are
     accurate to about 1e-9; a price at its intrinsic value (no time value) is ``NOT_IDENTIFIABLE``.
+
+    ``dividends`` (bsm; the schedule forms of :func:`gpu_hedge.greeks`) inverts the escrowed-dividend
+    price with the same ``vol_adjust``: the returned vol is the one :func:`gpu_hedge.price` with
+    these ``dividends`` takes back to ``price`` (European rows exactly, American rows by the secant
+    on the Crank-Nicolson price, :mod:`.dividend_iv`); rows without a dividend before expiry as above.
 
     >>> p = 10.450583572185565  # bsm call, S = K = 100, T = 1, vol = 0.2, r = 0.05
     >>> vol, status = implied_vol([p, 1.0], 100.0, 100.0, 1.0, 0.05, backend="numpy", return_status=True)
@@ -251,8 +259,34 @@ def implied_vol(
         else:
             mask = bk.asarray(ex)
             vol, status = xp.where(mask, am_vol, vol), xp.where(mask, am_status, status)
+    if dividends is not None:
+        vol, status = _with_dividends(bk, chk, european, ex, dividends, vol_adjust, dt, model, vol, status)
     if chk.invalid is not None:
         vol = xp.where(chk.invalid, math.nan, vol)
         status = xp.where(chk.invalid, float(IVStatus.INVALID_INPUT), status)
     status = xp.astype(status, xp.int8)
     return (vol, status) if return_status else vol
+
+
+def _with_dividends(bk: Any, chk: Any, european: Any, ex: Any, dividends: Any, vol_adjust: str, dt: Any, model: str, vol: Any, status: Any):  # noqa: ANN202
+    """``(vol, status)`` with the rows that pay a dividend before expiry inverted on the escrowed model."""
+    if model != "bsm":
+        raise ValueError(f"dividends= needs model='bsm' (a spot price with cash dividends); got model={model!r}")
+    if vol_adjust not in VOL_ADJUSTS:
+        raise ValueError(f"unknown vol_adjust {vol_adjust!r}; expected one of {', '.join(VOL_ADJUSTS)}")
+    xp = bk.xp
+    schedule = check_dividends(dividends, chk.shape)
+    T = np.broadcast_to(np.asarray(bk.to_numpy(chk.arrays[2]), dtype=np.float64), chk.shape).reshape(-1)
+    paying = dividend_rows(T, schedule)
+    if not paying.any():
+        return vol, status
+    size = int(np.prod(chk.shape))
+    american = np.zeros(size, dtype=bool) if ex is None else np.broadcast_to(np.asarray(ex, dtype=bool), chk.shape).reshape(-1)
+    idx = np.flatnonzero(paying)
+    take = bk.asarray(idx)
+    flat = [xp.take(xp.reshape(xp.broadcast_to(xp.asarray(a), chk.shape), (-1,)), take) for a in chk.arrays[:7]]
+    sub = DividendSchedule(np.ascontiguousarray(schedule.times[idx]), np.ascontiguousarray(schedule.amounts[idx]))
+    got_vol, got_status = dividend_implied_vol(
+        bk, flat, sub, american[idx], european, dt, vol_adjust=vol_adjust, status_codes=IVStatus
+    )
+    return _scatter(bk, vol, take, got_vol, chk.shape, dt), _scatter(bk, status, take, got_status, chk.shape, status.dtype)

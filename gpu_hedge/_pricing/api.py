@@ -17,7 +17,7 @@ from .american_greeks import SCHEMES, american_greeks, check_names
 from .autodiff import autodiff_kernel
 from .bachelier import bachelier_kernel
 from .black_scholes import black_kernel
-from .dividends import DEFAULT_VOL_ADJUST, DIVIDEND_GREEKS, DividendSchedule, check_dividends, dividend_greeks, dividend_rows
+from .dividends import DEFAULT_VOL_ADJUST, DIVIDEND_GREEKS, check_dividends, dividend_greeks, dividend_rows
 
 METHODS = ("analytic", "autodiff")
 EXERCISES = ("european", "american")
@@ -126,6 +126,12 @@ def _scatter(bk: Any, base: Any, idx_b: Any, values: Any, shape: tuple[int, ...]
     return xp.reshape(merged, shape)
 
 
+def take_rows(bk: Any, arrays: Any, shape: tuple[int, ...], idx_b: Any) -> list[Any]:
+    """The flat rows ``idx_b`` (a backend index array) of each of ``arrays`` broadcast to ``shape``."""
+    xp = bk.xp
+    return [xp.take(xp.reshape(xp.broadcast_to(xp.asarray(a), shape), (-1,)), idx_b) for a in arrays]
+
+
 def _run_dividends(
     bk: Any, model: str, names: tuple[str, ...], chk: Checked, dtype: Any, method: str, on_invalid: str, exercise: Any,
     dividends: Any, vol_adjust: str,
@@ -150,9 +156,8 @@ def _run_dividends(
     out = dict(_run(bk, model, names, chk, dtype, method, "nan", ex))
     idx = np.flatnonzero(paying)
     idx_b = bk.asarray(idx)
-    flat = [xp.take(xp.reshape(xp.broadcast_to(xp.asarray(a), chk.shape), (-1,)), idx_b) for a in chk.arrays[:7]]
-    sub = DividendSchedule(np.ascontiguousarray(schedule.times[idx]), np.ascontiguousarray(schedule.amounts[idx]))
-    got = dividend_greeks(bk, *flat, names, sub, american=american[idx], vol_adjust=vol_adjust, model=model, dtype=dtype)
+    flat = take_rows(bk, chk.arrays[:7], chk.shape, idx_b)
+    got = dividend_greeks(bk, *flat, names, schedule.take(idx), american=american[idx], vol_adjust=vol_adjust, model=model, dtype=dtype)
     out = {n: _scatter(bk, out[n], idx_b, got[n], chk.shape, dtype) for n in names}
     if chk.invalid is not None:
         out = {n: xp.where(chk.invalid, math.nan, v) for n, v in out.items()}

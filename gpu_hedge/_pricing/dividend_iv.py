@@ -42,7 +42,7 @@ def dividend_implied_vol(
     take = bk.asarray(idx)
     sub = [xp.take(a, take) for a in arrays]
     sub_k = xp.take(k, take)
-    sub_schedule = DividendSchedule(np.ascontiguousarray(schedule.times[idx]), np.ascontiguousarray(schedule.amounts[idx]))
+    sub_schedule = schedule.take(idx)
     sub_spot = xp.take(esc.spot, take)
 
     def euro_iv(price: Any) -> Any:

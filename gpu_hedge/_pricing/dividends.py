@@ -72,6 +72,10 @@ class DividendSchedule:
     def n_rows(self) -> int:
         return int(self.times.shape[0])
 
+    def take(self, idx: np.ndarray) -> DividendSchedule:
+        """The schedule of rows ``idx`` (host indices), in that order."""
+        return DividendSchedule(np.ascontiguousarray(self.times[idx]), np.ascontiguousarray(self.amounts[idx]))
+
 
 def _entries(entries: Any, row: int | None) -> tuple[np.ndarray, np.ndarray]:
     """One schedule (sequence of ``(time, amount)`` pairs, a dict ``{time: amount}`` or an ``(m, 2)``

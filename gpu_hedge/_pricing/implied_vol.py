@@ -35,7 +35,7 @@ from .._types import Array, ArrayLike, Model, OnInvalid
 from . import _normalised_black as nb
 from ._normalised_black import INV_SQRT2, INV_SQRT_2PI, SQRT_2PI, SQRT_PI_OVER_2, horner, implied_total_vol, limits
 from .american_iv import american_implied_vol
-from .api import _scatter, check_exercise, checked_inputs
+from .api import _scatter, check_exercise, checked_inputs, take_rows
 from .dividend_iv import dividend_implied_vol
 from .dividends import DEFAULT_VOL_ADJUST, VOL_ADJUSTS, DividendSchedule, check_dividends, dividend_rows
 
@@ -247,20 +247,30 @@ def implied_vol(
     out = european(chk.arrays)
     xp = bk.xp
     vol, status = out["vol"], out["status"]
-    if ex is not None:
+    paying = None
+    if dividends is not None:
+        schedule, paying = _paying(bk, chk, dividends, vol_adjust, model)
+        if ex is not None and paying.any():  # American rows with a dividend: the grid's secant below, not ALO's here
+            am = np.broadcast_to(np.asarray(ex, dtype=bool), chk.shape) & ~paying.reshape(chk.shape)
+            ex_alo = am if am.any() else None
+        else:
+            ex_alo = ex
+    else:
+        ex_alo = ex
+    if ex_alo is not None:
         a = chk.arrays
 
         def euro_iv(p: Any) -> Any:
             return european([a[0], a[1], a[2], p, a[4], a[5], a[6]])["vol"]
 
         am_vol, am_status = american_implied_vol(bk, chk.arrays[:7], euro_iv, dt, model=model, method=method, status_codes=IVStatus)
-        if ex is True:
+        if ex_alo is True:
             vol, status = am_vol, am_status
         else:
-            mask = bk.asarray(ex)
+            mask = bk.asarray(ex_alo)
             vol, status = xp.where(mask, am_vol, vol), xp.where(mask, am_status, status)
-    if dividends is not None:
-        vol, status = _with_dividends(bk, chk, european, ex, dividends, vol_adjust, dt, model, vol, status)
+    if paying is not None and paying.any():
+        vol, status = _with_dividends(bk, chk, european, ex, schedule, paying, vol_adjust, dt, vol, status)
     if chk.invalid is not None:
         vol = xp.where(chk.invalid, math.nan, vol)
         status = xp.where(chk.invalid, float(IVStatus.INVALID_INPUT), status)
@@ -268,25 +278,28 @@ def implied_vol(
     return (vol, status) if return_status else vol
 
 
-def _with_dividends(bk: Any, chk: Any, european: Any, ex: Any, dividends: Any, vol_adjust: str, dt: Any, model: str, vol: Any, status: Any):  # noqa: ANN202
-    """``(vol, status)`` with the rows that pay a dividend before expiry inverted on the escrowed model."""
+def _paying(bk: Any, chk: Any, dividends: Any, vol_adjust: str, model: str) -> tuple[DividendSchedule | None, np.ndarray]:
+    """The checked schedule and the host mask (flat) of the rows that pay a dividend before expiry."""
     if model != "bsm":
         raise ValueError(f"dividends= needs model='bsm' (a spot price with cash dividends); got model={model!r}")
     if vol_adjust not in VOL_ADJUSTS:
         raise ValueError(f"unknown vol_adjust {vol_adjust!r}; expected one of {', '.join(VOL_ADJUSTS)}")
-    xp = bk.xp
     schedule = check_dividends(dividends, chk.shape)
     T = np.broadcast_to(np.asarray(bk.to_numpy(chk.arrays[2]), dtype=np.float64), chk.shape).reshape(-1)
-    paying = dividend_rows(T, schedule)
-    if not paying.any():
-        return vol, status
+    return schedule, dividend_rows(T, schedule)
+
+
+def _with_dividends(
+    bk: Any, chk: Any, european: Any, ex: Any, schedule: DividendSchedule, paying: np.ndarray, vol_adjust: str, dt: Any,
+    vol: Any, status: Any,
+) -> tuple[Any, Any]:  # fmt: skip
+    """``(vol, status)`` with the rows that pay a dividend before expiry inverted on the escrowed model."""
     size = int(np.prod(chk.shape))
     american = np.zeros(size, dtype=bool) if ex is None else np.broadcast_to(np.asarray(ex, dtype=bool), chk.shape).reshape(-1)
     idx = np.flatnonzero(paying)
     take = bk.asarray(idx)
-    flat = [xp.take(xp.reshape(xp.broadcast_to(xp.asarray(a), chk.shape), (-1,)), take) for a in chk.arrays[:7]]
-    sub = DividendSchedule(np.ascontiguousarray(schedule.times[idx]), np.ascontiguousarray(schedule.amounts[idx]))
+    flat = take_rows(bk, chk.arrays[:7], chk.shape, take)
     got_vol, got_status = dividend_implied_vol(
-        bk, flat, sub, american[idx], european, dt, vol_adjust=vol_adjust, status_codes=IVStatus
+        bk, flat, schedule.take(idx), american[idx], european, dt, vol_adjust=vol_adjust, status_codes=IVStatus
     )
     return _scatter(bk, vol, take, got_vol, chk.shape, dt), _scatter(bk, status, take, got_status, chk.shape, status.dtype)

@@ -1,6 +1,7 @@
 """Market data: one row per underlying (spot, flat vol, rate, dividend yield), read and checked into
 a :class:`Market`, optionally with a vol surface per underlying: a grid (:mod:`gpu_hedge._book.vol_grid`)
-or a fitted surface's group, and the stickiness of scenario vols (:mod:`gpu_hedge._book.fitted_surface`).
+or a fitted surface's group, and the stickiness of scenario vols (:mod:`gpu_hedge._book.fitted_surface`),
+and optionally cash dividends per underlying (:mod:`gpu_hedge._book.dividend_table`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .dividend_table import DividendTable, read_dividends
 from .fitted_surface import check_sticky, log_strike_slope, read_vol_surface
 from .sources import BookError, read_frame
 
@@ -30,6 +32,7 @@ class Market:
     div: np.ndarray
     surfaces: dict[int, Any] | None = None  # by underlying position in ``names``: (strike, tau) -> vol
     sticky: str = "strike"  # how surface vols move with spot in scenarios: "strike" or "moneyness"
+    dividends: DividendTable | None = None  # cash dividends per underlying (escrowed model for bsm rows)
 
     @property
     def size(self) -> int:
@@ -39,6 +42,21 @@ class Market:
     def smile(self) -> bool:
         """Whether any underlying has a vol surface (the job then writes ``vol`` and shadow deltas)."""
         return bool(self.surfaces)
+
+    def paying(self, code: np.ndarray, tau: np.ndarray, model: np.ndarray) -> np.ndarray:
+        """Host bool per row: a ``bsm`` row (``model`` code 0) whose underlying pays a cash dividend
+        in ``(0, tau]`` (priced by the escrowed-dividend model)."""
+        if self.dividends is None or not self.dividends.times.shape[1] or not code.size:
+            return np.zeros(code.shape, dtype=bool)
+        return (model == 0) & self.dividends.paying(code, tau)
+
+    def dividends_pv(self, code: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Present value at the market's rate of each row's cash dividends going ex in ``(0, tau]``."""
+        if self.dividends is None:
+            return np.zeros(code.shape)
+        t, a = self.dividends.times[code], self.dividends.amounts[code]
+        live = (t > 0) & (t <= np.asarray(tau)[:, None])
+        return np.sum(np.where(live, a * np.exp(-self.rate[code][:, None] * t), 0.0), axis=1)
 
     def on_surface(self, code: np.ndarray) -> np.ndarray:
         """Whether each row's underlying has a vol surface."""
@@ -77,10 +95,15 @@ class Market:
         return out
 
 
-def read_market(market: Any, vol_surface: Any = None, sticky: str = "strike") -> Market:
+def read_market(
+    market: Any, vol_surface: Any = None, sticky: str = "strike", dividends: Any = None, valuation_date: Any = None,
+    vol_adjust: str | None = None,
+) -> Market:  # fmt: skip
     """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row;
     ``vol_surface`` (optional: a vol grid or a fitted surface, see :func:`read_vol_surface`) gives
-    some underlyings a surface; ``sticky`` (``"strike"`` or ``"moneyness"``) how it moves with spot."""
+    some underlyings a surface; ``sticky`` (``"strike"`` or ``"moneyness"``) how it moves with spot;
+    ``dividends`` (optional: a table of cash dividends, :func:`read_dividends`; ex-dates as dates
+    need ``valuation_date``) with the volatility adjustment ``vol_adjust`` (default Beneder-Vorst)."""
     sticky = check_sticky(sticky)
     df = read_frame(market, "market")
     missing = [c for c in MARKET_COLUMNS if c not in df.columns]
@@ -104,4 +127,9 @@ def read_market(market: Any, vol_surface: Any = None, sticky: str = "strike") ->
         out[col] = v
     index = pd.Index(names)
     surfaces = read_vol_surface(vol_surface, index) if vol_surface is not None else None
-    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces, sticky)
+    divs = None
+    if dividends is not None:
+        divs = read_dividends(dividends, index, valuation_date, **({"vol_adjust": vol_adjust} if vol_adjust else {}))
+    elif vol_adjust is not None:
+        raise BookError(f"vol_adjust = {vol_adjust!r} needs a dividend table (dividends=... / --dividends)")
+    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces, sticky, divs)

@@ -24,6 +24,7 @@ from .._backends import get_backend, to_numpy
 from .american_rows import EXERCISE_WORDS, american_greek_sums, american_ladder_sums
 from .batches import device_size, pad
 from .book_schema import check_book_columns, check_book_types
+from .dividend_rows import dividend_greek_sums, dividend_inputs, dividend_ladder_sums
 from .ids import book_ids, duplicate_error, duplicate_ids
 from .market import Market
 from .reductions import GREEKS, PartResult, greek_sums, ladder_sums, sum_names
@@ -212,7 +213,10 @@ def process_partition(
         moving = smile and market.sticky == "moneyness" and bool(pairs) and bool(picked[7].any())
         moved = [market.moved_vol(codes, strike, tau, vol, picked[7], ds) for ds in spot_shocks(pairs)] if moving else []
         sums[0] = np.bincount(chk.und_code, minlength=n_u)
-        groups = [(model, ex, (model_code == code) & (amer == ex)) for model, code in (("bsm", 0), ("black76", 1)) for ex in (False, True)]
+        # rows of a bsm underlying paying a cash dividend before expiry: the escrowed-dividend model (either exercise)
+        paying = market.paying(codes, tau, model_code)
+        groups = [(model, ex, (model_code == code) & (amer == ex) & ~paying) for model, code in (("bsm", 0), ("black76", 1))
+                  for ex in (False, True)] + [("bsm", None, paying)]  # fmt: skip
         for model, is_american, mask in groups:
             m = int(mask.sum())
             if not m:
@@ -225,22 +229,27 @@ def process_partition(
             args = [bk.asarray(a, dtype=dtype) for a in host[:7]]
             w, c = bk.asarray(host[7], dtype=dtype), bk.asarray(host[8])
             dev_slope = bk.asarray(pad(slope[sel], size, 0.0), dtype=dtype) if slope is not None else None
-            if is_american:  # priced by ALO, Greeks and every scenario
+            dev_moved = [bk.asarray(pad(v[sel], size, 0.2), dtype=dtype) for v in moved] if moving and pairs else None
+            if is_american is None:  # cash dividends: escrowed closed form (European), Crank-Nicolson grid (American)
+                sched, am = dividend_inputs(market, codes[sel], amer[sel], size)
+                adjust = market.dividends.vol_adjust
+                out, part = dividend_greek_sums(bk, args, w, c, n_u, dt, sched, am, adjust, dev_slope)
+                if pairs:
+                    ladder += dividend_ladder_sums(bk, pairs, args, w, c, n_u, dt, sched, am, adjust, dev_moved)
+            elif is_american:  # priced by ALO, Greeks and every scenario
                 out, part = american_greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
-                if keep_positions:
-                    early[sel] = to_numpy(out["early_exercise"])[:m]
+                if pairs:
+                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
             else:
                 out, part = greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
+                if pairs:
+                    ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
             sums[1:] += part  # on the device
             if keep_positions:
                 for name in GREEKS:
                     unit[name][sel] = to_numpy(out[name])[:m]
-            if pairs:
-                dev_moved = [bk.asarray(pad(v[sel], size, 0.2), dtype=dtype) for v in moved] if moving else None
-                if is_american:
-                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
-                else:
-                    ladder += ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
+                if "early_exercise" in out:
+                    early[sel] = to_numpy(out["early_exercise"])[:m]
         if keep_positions and smile:
             unit["shadow_delta"] = unit["delta"] + unit["vega"] * slope
         greeks = {name: v[inverse] for name, v in unit.items()} if first is not None else unit

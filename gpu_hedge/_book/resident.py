@@ -4,7 +4,10 @@ On a GPU the positions' arrays (strike, years to expiry, vol, weight, underlying
 device memory; a new market (spots, vols, rates) is a few hundred numbers copied over, so an
 intraday re-run costs only the arithmetic. On a CPU the same object saves re-reading and
 re-validating the file. American rows (the book's ``exercise`` column) are priced by the same ALO
-code as :func:`gpu_hedge.risk`, Greeks and every ladder scenario. Evaluation runs in slices of
+code as :func:`gpu_hedge.risk`, Greeks and every ladder scenario; with a dividend table the rows
+of underlyings paying cash dividends before expiry by the escrowed-dividend model, as there
+(:mod:`gpu_hedge._book.dividend_rows`; the table is fixed at construction, :meth:`update_market`
+keeps it). Evaluation runs in slices of
 rows; on a device out-of-memory error the slice halves and the work goes on (never a lost result).
 """
 
@@ -17,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from .._backends import Backend, get_backend
+from .._pricing.dividends import DividendSchedule
 from .american_rows import american_greek_sums, american_ladder_sums
 from .batches import each_slice
+from .dividend_rows import dividend_greek_sums, dividend_ladder_sums
 from .market import Market, read_market
 from .partitions import open_book
 from .reductions import SUMS, by_underlying_frame, greek_sums, ladder_frame, ladder_sums
@@ -39,6 +44,8 @@ class _Rows:
     weight: Any
     model: str
     american: bool = False  # priced by ALO (the book's ``exercise`` column)
+    schedule: DividendSchedule | None = None  # rows paying cash dividends: their schedules (host)
+    exercise: np.ndarray | None = None  # and their exercise (host bool, American)
 
 
 class ResidentBook:
@@ -57,11 +64,11 @@ class ResidentBook:
 
     def __init__(
         self, book: Any, market: Any, *, backend: Any = "auto", dtype: str = "float64", valuation_date: Any = None,
-        on_invalid: str = "raise", slice_rows: int = 4_000_000,
+        on_invalid: str = "raise", slice_rows: int = 4_000_000, dividends: Any = None, vol_adjust: str | None = None,
     ) -> None:  # fmt: skip
         self.bk: Backend = get_backend(backend)
         self.dtype = dtype
-        self.market: Market = read_market(market)
+        self.market: Market = read_market(market, dividends=dividends, valuation_date=valuation_date, vol_adjust=vol_adjust)
         self.slice_rows = int(slice_rows)
         parts, invalid = [], []
         # the same rules as gpu_hedge.risk: position_id unique over the whole book, every row of a
@@ -85,15 +92,17 @@ class ResidentBook:
         self.n = int(strike.size)
         self._counts = np.bincount(codes.astype(np.int64), minlength=self.market.size).astype(np.float64)  # host, once
         self._rows: list[_Rows] = []
-        for name, flag in (("bsm", 0), ("black76", 1)):
-            for ex in (False, True):
-                m = (model == flag) & (american.astype(bool) == ex)
-                if not m.any():
-                    continue
-                a = self.bk.asarray
-                self._rows.append(_Rows(a(codes[m].astype(np.int64)), a(strike[m], dtype=dtype), a(tau[m], dtype=dtype),
-                                        a(vol_given[m], dtype=dtype), a(phi[m], dtype=dtype), a(weight[m], dtype=dtype), name,
-                                        ex))  # fmt: skip
+        codes = codes.astype(np.int64)
+        paying = self.market.paying(codes, tau, model)
+        american = american.astype(bool)
+        for name, flag, ex in (("bsm", 0, False), ("bsm", 0, True), ("black76", 1, False), ("black76", 1, True), ("bsm", 0, None)):
+            m = paying if ex is None else (model == flag) & (american == ex) & ~paying
+            if not m.any():
+                continue
+            a = self.bk.asarray
+            divs = (self.market.dividends.schedule(codes[m]), american[m]) if ex is None else (None, None)
+            self._rows.append(_Rows(a(codes[m]), a(strike[m], dtype=dtype), a(tau[m], dtype=dtype), a(vol_given[m], dtype=dtype),
+                                    a(phi[m], dtype=dtype), a(weight[m], dtype=dtype), name, bool(ex), *divs))  # fmt: skip
 
     def update_market(self, market: Any) -> None:
         """Replace the market data (same underlyings, any order); the positions stay where they are."""
@@ -102,7 +111,8 @@ class ResidentBook:
         if len(missing):
             raise BookError(f"market data: underlying {missing[0]!r} of the book is missing")
         order = new.names.get_indexer(self.market.names)
-        self.market = Market(self.market.names, new.spot[order], new.vol[order], new.rate[order], new.div[order])
+        old = self.market
+        self.market = Market(old.names, new.spot[order], new.vol[order], new.rate[order], new.div[order], dividends=old.dividends)
 
     def _inputs(self, rows: _Rows, lo: int, hi: int) -> list[Any]:
         xp, m = self.bk.xp, self.market
@@ -111,6 +121,12 @@ class ResidentBook:
         vol = rows.vol_given[lo:hi]
         vol = xp.where(xp.isnan(vol), take(m.vol), vol)
         return [take(m.spot), rows.strike[lo:hi], rows.tau[lo:hi], vol, take(m.rate), take(m.div), rows.phi[lo:hi]]
+
+    def _dividends(self, rows: _Rows, lo: int, hi: int) -> tuple[DividendSchedule, np.ndarray, str]:
+        """Schedules, exercise and volatility adjustment of the dividend-paying rows ``lo:hi``."""
+        sl = slice(lo, hi)
+        sched = DividendSchedule(rows.schedule.times[sl], rows.schedule.amounts[sl])
+        return sched, rows.exercise[sl], self.market.dividends.vol_adjust
 
     def _each_slice(self, work: Any) -> None:
         """Run ``work(rows, lo, hi)`` over slices of every row group, halving the slice on device OOM."""
@@ -124,8 +140,12 @@ class ResidentBook:
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            sums_of = american_greek_sums if rows.american else greek_sums
-            _, part = sums_of(self.bk, rows.model, self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
+            args, w, c, n_u = self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size
+            if rows.schedule is not None:
+                sched, am, adjust = self._dividends(rows, lo, hi)
+                _, part = dividend_greek_sums(self.bk, args, w, c, n_u, dt, sched, am, adjust)
+            else:
+                _, part = (american_greek_sums if rows.american else greek_sums)(self.bk, rows.model, args, w, c, n_u, dt)
             sums[1:] += part
 
         self._each_slice(work)
@@ -139,9 +159,13 @@ class ResidentBook:
         dt = getattr(self.bk.xp, self.dtype)
 
         def work(rows: _Rows, lo: int, hi: int) -> None:
-            args = self._inputs(rows, lo, hi)
-            ladder_of = american_ladder_sums if rows.american else ladder_sums
-            total[:] += ladder_of(self.bk, rows.model, pairs, args, rows.weight[lo:hi], rows.codes[lo:hi], self.market.size, dt)
+            args, w, c, n_u = self._inputs(rows, lo, hi), rows.weight[lo:hi], rows.codes[lo:hi], self.market.size
+            if rows.schedule is not None:
+                sched, am, adjust = self._dividends(rows, lo, hi)
+                total[:] += dividend_ladder_sums(self.bk, pairs, args, w, c, n_u, dt, sched, am, adjust)
+            else:
+                ladder_of = american_ladder_sums if rows.american else ladder_sums
+                total[:] += ladder_of(self.bk, rows.model, pairs, args, w, c, n_u, dt)
 
         self._each_slice(work)
         return ladder_frame(total, scenarios, self.market, self._counts > 0)

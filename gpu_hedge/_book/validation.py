@@ -186,6 +186,12 @@ def validate(
         flag(np.isnan(code_x), "exercise", df["exercise"], "unknown exercise (use european or american)")
         american = code_x == 1.0  # both book models (bsm, black76) have American exercise; bachelier is no book model
 
+    if market.dividends is not None and market.dividends.times.shape[1]:
+        live = (code >= 0) & (model == 0) & np.isfinite(tau) & (tau > 0)
+        pv = market.dividends_pv(np.maximum(code, 0), np.where(live, tau, 0.0))
+        spot = market.spot[np.maximum(code, 0)]
+        flag(live & ~(pv < spot), "underlying", und, "its cash dividends before expiry are worth the spot or more (S - PV must be > 0)")
+
     bad = reason != ""
     invalid = pd.DataFrame(
         {

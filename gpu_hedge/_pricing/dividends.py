@@ -52,6 +52,8 @@ from .black_scholes import black_kernel
 
 VOL_ADJUSTS = ("none", "simple", "beneder_vorst")
 DEFAULT_VOL_ADJUST = "beneder_vorst"
+#: American rows per Crank-Nicolson solve (its arrays are ``(n_space, rows x variants)``: bounded memory)
+GRID_ROWS = 4096
 #: the Greeks :func:`dividend_greeks` offers (in the quoted spot)
 DIVIDEND_GREEKS = ("price", "delta", "gamma", "vega", "theta", "rho", "dividend_rho")
 
@@ -393,15 +395,19 @@ def _american(bk, out, rows, esc, S, K, T, v, r, q, phi, schedule, names, need, 
     from . import cn_grid
 
     xp = bk.xp
-    idx = bk.asarray(rows)
-    take = lambda a: xp.take(a, idx, axis=0)  # noqa: E731
     sizes = {"n_space": n_space or cn_grid.N_SPACE, "n_time": n_time or cn_grid.N_TIME}
-    F = cn_grid.cn_partials(
-        bk, take(esc.spot), take(K), take(T), take(esc.vol), take(r), take(q), take(phi), np.ones(rows.size, dtype=bool),
-        np.ascontiguousarray(schedule.times[rows]), np.ascontiguousarray(schedule.amounts[rows]), need, dtype=dtype, **sizes,
-    )  # fmt: skip
-    sub = Escrowed(*(take(a) for a in esc))
-    g = quoted_greeks(xp, F, sub, take(v), take(r), names, vol_adjust)
+    parts: list[dict[str, Any]] = []
+    for lo in range(0, rows.size, GRID_ROWS):  # bounded grids: (n_space, rows x bumped variants) per solve
+        sub_rows = rows[lo : lo + GRID_ROWS]
+        idx = bk.asarray(sub_rows)
+        take = lambda a, idx=idx: xp.take(a, idx, axis=0)  # noqa: E731
+        F = cn_grid.cn_partials(
+            bk, take(esc.spot), take(K), take(T), take(esc.vol), take(r), take(q), take(phi), np.ones(sub_rows.size, dtype=bool),
+            np.ascontiguousarray(schedule.times[sub_rows]), np.ascontiguousarray(schedule.amounts[sub_rows]), need, dtype=dtype, **sizes,
+        )  # fmt: skip
+        sub = Escrowed(*(take(a) for a in esc))
+        parts.append(quoted_greeks(xp, F, sub, take(v), take(r), names, vol_adjust))
+    g = {k: xp.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k] for k in names}
     n = int(S.shape[0])
     inv = np.arange(n)
     inv[rows] = n + np.arange(rows.size)

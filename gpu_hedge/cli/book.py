@@ -148,6 +148,12 @@ def risk_cmd(
     exercise: str = typer.Option(
         "column", "--exercise", help="column (the book's exercise column, European without one), european or american for every row."
     ),
+    dividends: str | None = typer.Option(
+        None, "--dividends", help="Cash dividends: .csv/.parquet of underlying, amount and ex_date (needs --valuation-date) or ex_years."
+    ),
+    vol_adjust: str | None = typer.Option(
+        None, "--vol-adjust", help="With --dividends: the escrowed model's vol adjustment, beneder_vorst (default), simple or none."
+    ),
 ) -> None:
     """Run the large-book risk job: per-position Greeks, exposures per underlying, the scenario ladder and hedge trades."""
     from .._book import BookError, risk
@@ -168,7 +174,8 @@ def risk_cmd(
                 t0 = time.perf_counter()
                 res = risk(book, market, scenarios=spec, backend=bk, dtype=dtype, chunk_rows=chunk_rows, valuation_date=valuation_date,
                            on_invalid=on_invalid, vol_surface=vol_surface, sticky=sticky, hedges=hedges, strategy=strat, out=out,
-                           dask=client, progress=progress, exercise=exercise.lower())  # fmt: skip
+                           dask=client, progress=progress, exercise=exercise.lower(), dividends=dividends,
+                           vol_adjust=vol_adjust)  # fmt: skip
                 job_s = time.perf_counter() - t0
         except (BookError, ValueError, OSError, BackendUnavailableError) as exc:
             fail(str(exc), 1)

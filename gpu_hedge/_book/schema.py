@@ -29,6 +29,9 @@ vol surface, a long table ``underlying, expiry_years, strike, vol`` forming a fu
 underlying (:class:`VolSurface` says how it is interpolated), or a fitted surface
 (``gh.fit_surface``; its groups name the underlyings, :mod:`.fitted_surface`); a position without its
 own vol then takes its underlying's surface at its strike and expiry, else the flat ``vol``.
+Optionally cash dividends, a long table ``underlying, amount`` and ``ex_date`` (dates, ACT/365 from
+the valuation date) or ``ex_years``, one row per dividend (:mod:`.dividend_table`): ``bsm`` rows of
+an underlying paying one before expiry are priced by the escrowed-dividend model.
 
 Any other column is an error (a typo would otherwise be silently ignored). Row problems (NaN,
 strike <= 0, unknown option type, model or exercise, underlying missing from the market data, expired, bad

@@ -10,6 +10,11 @@ American options (``Option(exercise="american")``) are priced by the package's A
 one call per option and date over the paths), so these need the backend (``bk``), and only count
 on the paths where they are still alive (``alive``, the state's per-path mask: 0 once exercised or
 assigned). A plan holding one runs the generic per-date loop (:func:`gpu_hedge._hedging.drivers.run`).
+
+Cash dividends (``hedge(dividends=)``): an option with a dividend still to go ex before its expiry
+(after the date, on the run's clock) is priced by the escrowed-dividend model on the backend
+(:func:`gpu_hedge._pricing.dividends.dividend_greeks`: closed form European, Crank-Nicolson American),
+Greeks in the quoted spot; one without is priced as above.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from .._pricing.american_greeks import american_greeks
 from .._pricing.black_scholes import black_kernel
+from .._pricing.dividends import DividendSchedule, dividend_greeks
 from .._types import Array
 from .engine import Option
 from .smile import minimum_variance_delta, smile_delta
@@ -41,17 +49,49 @@ def kernel(names: tuple[str, ...]) -> Callable[..., dict]:
     return black_kernel("bsm", names, regular_only=True)
 
 
+def remaining(plan: Any, o: Option, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The plan's cash dividends going ex in ``(t, expiry]`` of option ``o`` as (years from ``t``,
+    amounts), or None when there is none (the option is then priced without dividends)."""
+    divs = getattr(plan, "dividends", None)
+    if divs is None:
+        return None
+    times, amounts = divs
+    sel = (times > t) & (times <= o.expiry)
+    return (times[sel] - t, amounts[sel]) if sel.any() else None
+
+
 def american_terms(
-    bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...]
-) -> dict[str, Array]:
+    bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, names: tuple[str, ...],
+    dividends: tuple[np.ndarray, np.ndarray] | None = None, vol_adjust: str = "beneder_vorst",
+) -> dict[str, Array]:  # fmt: skip
     """American outputs ``names`` (Greeks per option, ``early_exercise``, ``boundary``) of option
     ``o`` per path at remaining expiry ``tau`` (> 0) and ``vol``: the package's American pricer on
     the backend (module-level, so a test may swap it, e.g. for European deltas). Price, delta, gamma
     and the exercise flag come from one pricer pass, so they are always asked for together: one
     compiled kernel serves every call of a run on a compiling backend (the bumped Greeks, vega and
-    theta, only when ``names`` has them: the ledger)."""
+    theta, only when ``names`` has them: the ledger). ``dividends`` (:func:`remaining`): the option
+    (American or European) is priced by the escrowed-dividend model with ``vol_adjust``;
+    ``early_exercise`` is then where an American option's price is its intrinsic value."""
     wanted = tuple(dict.fromkeys((*_AMERICAN_BASE, *names)))
+    if dividends is not None:
+        return _dividend_terms(bk, o, spot, tau, vol, rate, div, wanted, dividends, vol_adjust)
     return american_greeks(bk, [spot, o.strike, tau, vol, rate, div, 1.0 if o.call else -1.0], wanted, spot.dtype)
+
+
+def _dividend_terms(bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, wanted: tuple[str, ...],
+                    dividends: tuple[np.ndarray, np.ndarray], vol_adjust: str) -> dict[str, Array]:  # fmt: skip
+    xp = bk.xp
+    n = int(spot.shape[0])
+    times, amounts = (np.broadcast_to(np.asarray(a, dtype=np.float64), (n, a.size)) for a in dividends)
+    phi = 1.0 if o.call else -1.0
+    names = tuple(k for k in wanted if k != "early_exercise")
+    g = dict(dividend_greeks(bk, spot, o.strike, tau, vol, rate, div, phi, names, DividendSchedule(times, amounts),
+                             american=o.american, vol_adjust=vol_adjust, dtype=spot.dtype))  # fmt: skip
+    if "early_exercise" in wanted:
+        intrinsic = xp.maximum(phi * (spot - o.strike), 0.0)
+        early = (intrinsic > 0) & (g["price"] <= intrinsic + 1e-12 * o.strike)
+        g["early_exercise"] = early if o.american else xp.zeros_like(early)
+    return g
 
 
 def book_greeks(
@@ -77,9 +117,12 @@ def book_greeks(
     total: dict[str, Array] = {}
     for j in live:
         o = plan.options[j]
-        if o.american:  # the plan refuses smile / minimum-variance deltas with American options
-            g = pre[j] if pre is not None and j in pre else american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names)
-            if alive is not None:
+        divs = remaining(plan, o, float(t)) if getattr(plan, "dividends", None) is not None else None
+        if o.american or divs is not None:  # the plan refuses smile / minimum-variance deltas with American options and dividends
+            extra = (divs, plan.vol_adjust) if divs is not None else ()  # (a test may swap american_terms for 8 arguments)
+            g = pre[j] if pre is not None and j in pre else american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, names,
+                                                                            *extra)  # fmt: skip
+            if alive is not None and o.american:
                 g = {name: g[name] * alive[:, j] for name in names}
         else:
             g = fn(xp, sp, spot, o.strike, o.expiry - t, vols[j], plan.rate, plan.div, 1.0 if o.call else -1.0)
@@ -108,7 +151,8 @@ def book_value(
                 plan.options[j].units * float(marks[j]) * (alive[:, j] if plan.options[j].american else 1.0) for j in live
             ) + xp.zeros_like(spot)
         return sum(plan.options[j].units * float(marks[j]) for j in live) + xp.zeros_like(spot)
-    names = ("price",) if any(plan.options[j].american for j in live) else ALL  # no bumped American Greeks for a value
+    slow = any(plan.options[j].american for j in live) or getattr(plan, "dividends", None) is not None
+    names = ("price",) if slow else ALL  # no bumped American / grid Greeks for a value
     return book_greeks(xp, sp, plan, live, spot, t, vols, names, bk=bk, alive=alive)["price"]
 
 

@@ -23,10 +23,10 @@ import numpy as np
 from .._backends import Backend
 from .._types import Array
 from .book import book_value
-from .engine import has_american
+from .engine import per_date
 from .plan import Plan, static_plan
 from .state import HedgeState, opened
-from .step import accrue, american_step, date_step, exercise, finish, jitted_step
+from .step import accrue, american_step, cash_dividends, date_step, exercise, finish, jitted_step
 
 __all__ = ["last_numbers", "run", "run_blocks"]
 
@@ -52,7 +52,7 @@ def run(
     live = tuple(range(len(plan.options)))
     spot = row(0)
     marks0 = plan.marks[0] if plan.marks is not None else None
-    american = has_american(plan)
+    american = per_date(plan)  # American options or cash dividends: the pricers on bk, the alive mask
     alive = xp.ones((n_paths, len(plan.options)), dtype=dtype) if american else None
     state = opened(book_value(xp, sp, plan, live, spot, times[0], plan.vols[0], marks0, bk=bk), zeros, alive)
     prev = spot
@@ -70,6 +70,8 @@ def run(
             force = k in settles  # an option settled: the hedge is rebalanced to what is left
             flags = [s == k for s in plan.settle_at] if force else no_settlement
             state = accrue(xp, plan, state, prev, spot, t - t_list[k - 1], flags)
+            if plan.dividends is not None:
+                state = cash_dividends(plan, state, t_list[k - 1], t)
             if force:
                 live = tuple(j for j in live if plan.settle_at[j] != k)
         if k < n_times - 1:
@@ -109,7 +111,7 @@ def run_blocks(
     one-thread copy of the backend for work inside a block). Per-path results do not depend on the
     block size or the thread count. American books run as one block (see the comment below)."""
 
-    if has_american(plan):
+    if per_date(plan):
         # the American pricer runs its own threaded executor (bk.elementwise): one block of all paths,
         # on the backend itself (a pool thread calling into the same pool could wait on itself)
         return run(bk, plan, rows_of(0, n_paths, bk), n_paths, dtype, direct=True)

@@ -19,7 +19,7 @@ from ._checks import is_real
 from .costs import Costs
 from .strategies import Context, Strategy
 
-__all__ = ["EXERCISES", "Option", "has_american", "rebalance"]
+__all__ = ["EXERCISES", "Option", "has_american", "per_date", "rebalance"]
 
 #: the exercise styles an :class:`Option` may have
 EXERCISES = ("european", "american")
@@ -73,6 +73,12 @@ class Option:
 def has_american(plan: Any) -> bool:
     """Whether a plan's book holds an American option (such plans run the generic per-date loop)."""
     return any(o.american for o in plan.options)
+
+
+def per_date(plan: Any) -> bool:
+    """Whether a plan runs the generic per-date loop with the package's pricers on the backend: its
+    book holds an American option or its underlying pays cash dividends (``hedge(dividends=)``)."""
+    return has_american(plan) or getattr(plan, "dividends", None) is not None
 
 
 class Decision(tuple):

@@ -5,7 +5,9 @@ Used by :meth:`gpu_hedge.HedgeResult.ledger`; it drives :func:`gpu_hedge._hedgin
 a ``record`` callback, so the ledger is the run's own arithmetic, not a second implementation of it.
 A book holding American options adds two columns: ``exercised`` (True on the date an option was
 exercised or assigned on this path, a change of the state's ``alive`` mask) and ``exercise_cash``
-(what that settlement paid into the cash: units x intrinsic value, negative when assigned).
+(what that settlement paid into the cash: units x intrinsic value, negative when assigned). A run
+with cash dividends (``hedge(dividends=)``) adds ``dividend_cash``: what the shares held since the
+last date received (grown at the rate to this date), also counted in ``carry``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .drivers import run
 from .engine import has_american
 from .plan import Plan
 from .state import HedgeState
+from .step import dividends_between
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -101,14 +104,17 @@ def ledger(plan: Plan, prices: Any, path: int, n_paths: int) -> pd.DataFrame:
             ds, dt = s - last["spot"], t - last["time"]
             dvol = float(np.mean(plan.vols[k] - plan.vols[k - 1]))
             held = last["holding"]
+            paid = held * dividends_between(plan, last["time"], t) if plan.dividends is not None else 0.0
             r.update(
                 step_pnl=pnl - last["pnl"],
                 delta_pnl=(last["delta"] + held) * ds,
                 gamma_pnl=0.5 * last["gamma"] * ds * ds,
                 theta_pnl=last["theta"] * dt,
                 vega_pnl=last["vega"] * dvol,
-                carry=last["cash"] * math.expm1(plan.rate * dt) + held * last["spot"] * math.expm1(plan.div * dt),
+                carry=last["cash"] * math.expm1(plan.rate * dt) + held * last["spot"] * math.expm1(plan.div * dt) + paid,
             )
+        if plan.dividends is not None:
+            r["dividend_cash"] = paid if last is not None else 0.0
         r["residual"] = r["step_pnl"] - (r["delta_pnl"] + r["gamma_pnl"] + r["theta_pnl"] + r["vega_pnl"] + r["carry"] - r["cost"])
         rows.append(r)
 

@@ -54,7 +54,7 @@ from .._types import Array
 from ._checks import check_dtype, real_scalar
 from .costs import Costs
 from .drivers import run, run_blocks
-from .engine import Option, has_american
+from .engine import Option, per_date
 from .plan import Plan as Plan
 from .plan import check_prices, prices_shape
 from .plan import make_plan as make_plan  # tests build plans through loop
@@ -129,6 +129,8 @@ def hedge(
     marks: Any = None,
     delta: Any = "bs",
     mv: Any = None,
+    dividends: Any = None,
+    vol_adjust: str = "beneder_vorst",
 ) -> HedgeResult:
     """Hedge a book of options (European, or American with ``Option(exercise="american")``) along
     price paths and return per-path P&L and statistics.
@@ -175,6 +177,18 @@ def hedge(
     books run the generic per-date loop on every backend (NumPy's fused Numba step and JAX's
     compiled scans do not price American options) and, for now, at the American pricer's speed.
 
+    Cash dividends (``dividends``: ``(time, amount)`` pairs, ex-times in years on the clock of
+    ``times``; amounts per share in the price's currency): ``prices`` are then the stock's own
+    (ex-dividend) prices, which drop at each ex-date. The shares held over an interval receive its
+    dividends (paid into the cash at the ex-time and grown at ``rate`` to the next date; the
+    ledger's ``dividend_cash``), and every option with a dividend still to go ex before its expiry
+    is priced, hedged and marked by the escrowed-dividend model (``gh.greeks(..., dividends=)``:
+    European closed form with ``vol_adjust``, default ``"beneder_vorst"``, so ``vol`` stays the
+    stock's own; American options on the Crank-Nicolson grid). Early exercise is decided on the dates
+    of ``times``: give a date just before an ex-date (the cum-dividend close) for a call to be
+    exercised for its dividend. Such runs take the per-date loop, as American books do; dividends
+    on or before the first date are left out.
+
     Memory O(n_paths): one date's prices at a time (device arrays are sliced, host arrays copied a
     row at a time), state and results per path only.
 
@@ -188,12 +202,12 @@ def hedge(
     args = dict(locals())
     bk, dt = _start(backend, dtype)
     prices, n_times, n_paths, one_d, host = _prices(bk, prices)
-    plan = _plan(args, times, n_times, rate=rate, div=div, marks=marks)
+    plan = _plan(args, times, n_times, rate=rate, div=div, marks=marks, dividends=dividends, vol_adjust=vol_adjust)
 
     def row(k: int) -> Array:
         return bk.asarray(prices[k] if not one_d else prices[k : k + 1], dtype=dt)
 
-    if "jit" in bk.capabilities and not host and not one_d and not has_american(plan):  # American books: the per-date loop
+    if "jit" in bk.capabilities and not host and not one_d and not per_date(plan):  # American / dividend books: the per-date loop
         state = run_scan(bk, plan, prices, dt)
     elif "path_blocks" in bk.capabilities and host and not one_d:
         state = run_blocks(bk, plan, lambda lo, hi, serial: lambda k: bk.asarray(prices[k, lo:hi], dtype=dt), n_paths, dt,
@@ -266,7 +280,7 @@ def hedge_simulated(
     plan = _plan(args, times, times.size, rate=rate, div=div, marks=None, grid=(horizon, n_steps))
     sim = dict(n_steps=n_steps, horizon=horizon, seed=seed, dtype=dtype, antithetic=antithetic, scheme=scheme)
     state: HedgeState
-    if "jit" in bk.capabilities and _FUSED and not has_american(plan):  # American books: the per-date loop below
+    if "jit" in bk.capabilities and _FUSED and not per_date(plan):  # American books: the per-date loop below
         # every model, scheme, strategy, cost, limit and hedge option fuses (hedge_simulated has no
         # marks and no reference shocks); backends without a compiler (CuPy) run the loop below
         state = run_simulated_scan(bk, plan, stepper, int(n_paths), checked_seed, dt, bool(antithetic))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._backends import Backend, to_numpy
+from .._pricing.dividends import DEFAULT_VOL_ADJUST, VOL_ADJUSTS, check_dividends
 from ._checks import check_dtype, real_array, real_scalar
 from .costs import Costs
 from .engine import Option, check_limits
@@ -53,6 +54,9 @@ class Plan:
     #: the delta decisions hedge: "bs", "smile" (hedge_vols then (n_times, 2 n_options): the vols, then
     #: each option's slope d sigma / dk) or a smile.MinimumVariance
     delta: Any = "bs"
+    #: the stock's cash dividends ``(ex-times on the run's clock, amounts)`` after the first date, or None
+    dividends: tuple[np.ndarray, np.ndarray] | None = None
+    vol_adjust: str = DEFAULT_VOL_ADJUST  # the escrowed model's vol adjustment (gpu_hedge._pricing.dividends)
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -178,6 +182,19 @@ def _settlement(options: tuple[Option, ...], times: np.ndarray, names: tuple[str
     return tuple(out)
 
 
+def _dividends(dividends: Any, vol_adjust: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``hedge(dividends=)``: ``(time, amount)`` pairs on the clock of ``times`` (years), checked as
+    :func:`gpu_hedge.price` checks them; those on or before the first date have been paid (left out)."""
+    if vol_adjust not in VOL_ADJUSTS:
+        raise ValueError(f"vol_adjust = {vol_adjust!r} must be one of {', '.join(VOL_ADJUSTS)}")
+    if dividends is None:
+        return None
+    sched = check_dividends(dividends, 1)
+    times, amounts = sched.times[0], sched.amounts[0]
+    keep = (times > t[0]) & (amounts > 0)
+    return (np.ascontiguousarray(times[keep]), np.ascontiguousarray(amounts[keep])) if keep.any() else None
+
+
 def make_plan(
     times: np.ndarray,
     n_times: int,
@@ -195,6 +212,8 @@ def make_plan(
     grid: tuple[float, int] | None = None,
     delta: Any = "bs",
     mv: Any = None,
+    dividends: Any = None,
+    vol_adjust: str = DEFAULT_VOL_ADJUST,
 ) -> Plan:
     """The checked plan; ``grid`` = ``(horizon, n_steps)`` when ``times`` was built by
     :func:`hedge_simulated` from them (messages then name those, not ``times``). ``vol`` may be a
@@ -216,6 +235,9 @@ def make_plan(
             f"{american[0]} is American: its delta is the American pricer's, so delta must be 'bs' (the default), "
             f"not {delta!r} (smile and minimum-variance deltas are European corrections)"
         )
+    divs = _dividends(dividends, vol_adjust, t)
+    if divs is not None and model != "bs":
+        raise ValueError(f"with cash dividends the delta is the escrowed model's, so delta must be 'bs' (the default), not {delta!r}")
     surface = is_surface(vol)
     if surface:
         vols, slopes = surface_vols(vol, t, [o.strike for o in opts], [o.expiry for o in opts])
@@ -240,6 +262,8 @@ def make_plan(
             raise ValueError(
                 "the strategy's hedge_option must be European (exercise='european'); an American hedge option is not supported"
             )
+        if divs is not None:
+            raise ValueError("the strategy's hedge_option is priced without cash dividends: not supported with dividends=")
         if h_opt.expiry <= t[-1] + _ON_GRID:
             last = f"horizon = {grid[0]!r}" if grid is not None else f"the last date times[-1] = {float(t[-1])!r}"
             raise ValueError(f"hedge_option.expiry = {h_opt.expiry!r} must be after {last}")
@@ -264,7 +288,7 @@ def make_plan(
             raise ValueError(f"marks[{i}, {j}] = {m[i, j]!r} must be finite and >= 0")
     return Plan(
         t, opts, vols, hedge_vols, _settlement(opts, t, names, grid), float(rate), float(div), strategy, costs,
-        costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols, model,
+        costs if option_costs is None else option_costs, lot_size, max_position, m, h_opt, h_vols, model, divs, vol_adjust,
     )  # fmt: skip
 
 

@@ -27,8 +27,8 @@ import numpy as np
 
 from .._backends import Backend
 from .._types import Array
-from .book import KERNEL, american_terms, book_greeks, book_value, kernel, settle
-from .engine import _round_and_limit, has_american
+from .book import KERNEL, american_terms, book_greeks, book_value, kernel, remaining, settle
+from .engine import _round_and_limit, per_date
 from .plan import StaticPlan
 from .state import STATE, HedgeState
 from .strategies import Context, DeltaBand, Leland, NoHedge, Periodic, StaticHedge, WhalleyWilmott
@@ -111,7 +111,9 @@ def exercise(
     ``early_exercise`` at this spot, remaining expiry and pricing ``vols``), the option settles at
     intrinsic value, ``units x max(phi (S - K), 0)`` into the cash (and the unhedged book's), as at
     expiry (:func:`settle`), and is dead there from now on (``alive[:, j] = 0``). The same condition
-    for a long option (we exercise) and a short one (the holder exercises: we are assigned).
+    for a long option (we exercise) and a short one (the holder exercises: we are assigned). With
+    cash dividends a call is also exercised on the last date before an ex-date where its value is
+    that of exercise on the eve of the dividend (:func:`_exercise_before_dividend`).
 
     Returns ``(state, hit, outputs)``: ``hit`` per path 1 where some option was exercised now (None
     when the book has no live American option), ``outputs[j]`` option j's outputs ``names`` computed
@@ -127,9 +129,15 @@ def exercise(
         o = plan.options[j]
         if not o.american:
             continue
-        g = american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, tuple(dict.fromkeys(("early_exercise", *names))))
+        wanted = tuple(dict.fromkeys(("early_exercise", *names)))
+        divs = remaining(plan, o, t)
+        extra = (divs, plan.vol_adjust) if divs is not None else ()
+        g = american_terms(bk, o, spot, o.expiry - t, vols[j], plan.rate, plan.div, wanted, *extra)
         outputs[j] = g
-        now = xp.astype(g["early_exercise"] != 0, spot.dtype) * cols[j]
+        early = g["early_exercise"] != 0
+        if divs is not None and o.call and float(divs[0][0]) <= _next_date(plan, t) - t:
+            early = early | _exercise_before_dividend(xp, o, spot, g["price"], plan.rate, float(divs[0][0]))
+        now = xp.astype(early, spot.dtype) * cols[j]
         payoff = settle(xp, o, spot) * now
         cash, unhedged = cash + payoff, unhedged + payoff
         cols[j] = cols[j] - now
@@ -137,6 +145,26 @@ def exercise(
     if hit is None:
         return state, None, outputs
     return state._replace(cash=cash, unhedged=unhedged, alive=xp.stack(cols, axis=1)), hit, outputs
+
+
+def _next_date(plan: Any, t: float) -> float:
+    later = plan.times[plan.times > t + 1e-12]
+    return float(later[0]) if later.size else math.inf
+
+
+#: how close (relative to the strike) the price must be to the value of exercising on the eve of the
+#: dividend: the Crank-Nicolson grid's accuracy (its price there is within about 2e-6 K; holding
+#: instead would gain at most this much)
+_EVE_TOL = 2e-5
+
+
+def _exercise_before_dividend(xp: Any, o: Any, spot: Array, price: Array, rate: float, to_ex: float) -> Array:
+    """Per path: an American call whose value is that of exercise just before the next ex-date,
+    ``S - K exp(-r to_ex)`` (the continuous-exercise pricer's optimum when the dividend is worth
+    more than the interest on the strike), when that ex-date comes before the next hedge date: the
+    holder cannot wait for the eve, so exercises now (the last chance before the stock goes ex)."""
+    eve = spot - o.strike * math.exp(-rate * to_ex)
+    return (spot > o.strike) & (price <= eve + _EVE_TOL * o.strike)
 
 
 #: an American book's date: ``(state, spot, k, t, hedge_vols, hedge_vol, pricing_vols) -> state``
@@ -215,7 +243,7 @@ def native_step(bk: Backend, plan: Any, live: tuple[int, ...], force: bool = Fal
     e.g. without Numba). Same formulas and order of operations as :func:`decision_core`; ``force``
     as there (a settlement date: trade to the live options' target, no band)."""
     s = plan.strategy
-    if "native_hedge" not in bk.capabilities or has_american(plan):
+    if "native_hedge" not in bk.capabilities or per_date(plan):
         return None  # American options (their pricer, exercise) run the generic loop
     if plan.hedge_option is not None or plan.lot_size is not None or plan.max_position is not None or plan.delta != "bs":
         return None  # the fused step computes the BS delta of the shares' trade only: the rest runs ``core``
@@ -294,6 +322,21 @@ def accrue(xp: Any, plan: Any, state: HedgeState, prev: Array, spot: Array, dt: 
             payoff = payoff * state.alive[:, j]
         cash, unhedged = cash + payoff, unhedged + payoff
     return state._replace(cash=cash, unhedged=unhedged)
+
+
+def dividends_between(plan: Any, t_prev: float, t: float) -> float:
+    """Cash per share the stock paid in ``(t_prev, t]`` (``hedge(dividends=)``), each amount grown at
+    ``rate`` from its ex-date to ``t``: what a share held over the interval has earned by ``t``."""
+    times, amounts = plan.dividends
+    sel = (times > t_prev) & (times <= t)
+    return float(np.sum(amounts[sel] * np.exp(plan.rate * (t - times[sel])))) if sel.any() else 0.0
+
+
+def cash_dividends(plan: Any, state: HedgeState, t_prev: float, t: float) -> HedgeState:
+    """The stock's cash dividends going ex in ``(t_prev, t]`` paid on the holding carried over the
+    interval into the cash (:func:`dividends_between`); the unhedged book holds no shares."""
+    per_share = dividends_between(plan, t_prev, t)
+    return state._replace(cash=state.cash + state.holding * per_share) if per_share else state
 
 
 def finish(

@@ -131,3 +131,36 @@ def test_paid_or_zero_dividends_change_nothing_and_bad_input_is_refused():
     hedge_opt = gh.DeltaGamma(hedge_option=gh.Option(100.0, 1.0))
     with pytest.raises(ValueError, match="not supported with dividends="):
         gh.hedge(S, times, opt, dividends=[(0.2, 1.0)], **{**kw, "strategy": hedge_opt})
+
+
+def test_cli_backtest_with_dividends_and_american_exercise(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from gpu_hedge.cli import app
+
+    dates = pd.date_range("2025-01-02", periods=120, freq="D")
+    t = ((dates - dates[0]).days / 365.0).to_numpy()
+    ex = 60  # the 61st day goes ex: 3.0 per share
+    S = escrowed_paths(t, [(float(t[ex]), 3.0)], 1, seed=9)[:, 0]
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": S}).to_csv(tmp_path / "px.csv", index=False)
+    pd.DataFrame({"ex_date": [dates[ex].strftime("%Y-%m-%d"), "2024-06-01"], "amount": [3.0, 9.0]}).to_csv(tmp_path / "divs.csv",
+                                                                                                       index=False)  # fmt: skip
+    base = ["backtest", str(tmp_path / "px.csv"), "--start", "2025-01-02", "--vol", "0.25", "--backend", "numpy"]
+    args = [*base, "--strike", "95", "--expiry-days", "119", "--dividends", str(tmp_path / "divs.csv"),
+            "--ledger", str(tmp_path / "led.csv")]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Cash dividends: 1 going ex in the window, 3.0000 per share" in result.output
+    led = pd.read_csv(tmp_path / "led.csv")
+    premium = float(gh.price(S[0], 95.0, t[-1], 0.25, 0.0, call=True, dividends=[(float(t[ex]), 3.0)], backend="numpy"))
+    assert -float(led["option_value"].iloc[0]) == pytest.approx(premium, rel=1e-12)  # one option written
+    assert led["dividend_cash"].iloc[ex] == pytest.approx(3.0 * led["holding"].iloc[ex - 1], rel=1e-12)  # the shares get 3 each
+    assert (led["dividend_cash"].drop(index=ex) == 0).all()
+    # American exercise (a short window: the per-date American pricer)
+    am = CliRunner().invoke(app, [*base, "--expiry-days", "20", "--american", "--put", "--strike", "200", "--rate", "0.05"],
+                            env={"COLUMNS": "200"})  # fmt: skip
+    assert am.exit_code == 0, am.output
+    assert "American: exercised on 2025-01-02" in am.output  # a put this deep in the money: at once
+    bad = CliRunner().invoke(app, [*args, "--dividends", str(tmp_path / "px.csv")], env={"COLUMNS": "200"})
+    assert bad.exit_code != 0 and "needs the columns ex_date and amount" in bad.output and "Traceback" not in bad.output

@@ -32,6 +32,10 @@ def backtest(
     date_column: str | None = typer.Option(None, "--date-column", help="Date column of the CSV (default: found)."),
     ledger: str | None = typer.Option(None, "--ledger", help="Write the per-date ledger here (CSV)."),
     plot: str | None = typer.Option(None, "--plot", help="Write a PNG of spot, P&L and holding (needs gpu_hedge[plot])."),
+    american: bool = typer.Option(False, "--american", help="American exercise: exercised (or assigned) on the first date it is optimal."),
+    dividends: str | None = typer.Option(
+        None, "--dividends", help="CSV of the stock's cash dividends (ex_date, amount); the prices must then be unadjusted closes."
+    ),
     backend: str = BACKEND_OPTION,
 ) -> None:
     """Hedge one option written on the start date along a real daily series, to expiry; print the result."""
@@ -76,7 +80,9 @@ def backtest(
         if p.size < 2:
             raise ValueError("the window holds fewer than 2 prices")
         k = float(p[0]) if strike is None else strike
-        option = Option(k, float(t[-1]), call=not put, quantity=quantity, multiplier=multiplier)
+        option = Option(k, float(t[-1]), call=not put, quantity=quantity, multiplier=multiplier,
+                        exercise="american" if american else "european")  # fmt: skip
+        divs = _dividends(dividends, dates) if dividends is not None else None
         marks = None
         if quotes_file is not None:
             marks = _as_of(quotes_file, dates, "--quotes")
@@ -95,7 +101,7 @@ def backtest(
             sigma = realised_vol(p, t)
             vol_note = f"{sigma:.4f} (flat: realised over the window itself, fewer than 60 prior dates; look-ahead)"
         strat = hedging.rule(abs(quantity * multiplier))
-        res = hedge(p, t, option, vol=sigma, rate=rate, strategy=strat, costs=hedging.costs(), backend=bk, marks=marks)
+        res = hedge(p, t, option, vol=sigma, rate=rate, strategy=strat, costs=hedging.costs(), backend=bk, marks=marks, dividends=divs)
         frame = res.ledger(0)
     except (BackendUnavailableError, ValueError, OSError) as exc:
         fail(str(exc))
@@ -109,6 +115,13 @@ def backtest(
         f"vol {escape(vol_note)}, rate {rate:g}"
     )
     console.print(f"Strategy: {escape(strategy_name(strat))}; {hedging.costs_note()}")
+    if divs is not None:
+        paid = [(d, a) for d, a in divs if 0 < d <= t[-1]]
+        total = sum(a for _, a in paid)
+        console.print(f"Cash dividends: {len(paid)} going ex in the window, {total:,.4f} per share in all (escrowed model)")
+    if american and "exercised" in frame:
+        when = [d.date().isoformat() for d, e in zip(dates, frame["exercised"], strict=True) if e]
+        console.print(f"American: {'exercised on ' + when[0] if when else 'not exercised early'}")
     payoff = max((p[-1] - k) if not put else (k - p[-1]), 0.0) * quantity * multiplier + 0.0  # + 0.0: no "-0.0000"
     rows = (
         ("Spot at start / at expiry", f"{p[0]:,.4f} / {p[-1]:,.4f}"),
@@ -129,6 +142,28 @@ def backtest(
         write_ledger(out, ledger)
     if plot:
         write_plot(plot_ledger, frame, plot, dates=dates.to_numpy(), title=f"{name}: {quantity:g} x {kind} K={k:g}, {strategy_name(strat)}")
+
+
+def _dividends(path: str, dates: Any) -> list[tuple[float, float]]:
+    """``--dividends``: a CSV of ``ex_date, amount`` as (years from the first date ACT/365, amount) pairs."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--dividends {path}: cannot read it ({exc})") from None
+    cols = {c.strip().lower(): c for c in df.columns}
+    if "ex_date" not in cols or "amount" not in cols:
+        raise ValueError(f"--dividends {path}: needs the columns ex_date and amount; it has {', '.join(map(str, df.columns))}")
+    when = pd.to_datetime(df[cols["ex_date"]], errors="coerce")
+    amount = pd.to_numeric(df[cols["amount"]], errors="coerce")
+    bad = when.isna() | amount.isna()
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise ValueError(f"--dividends {path}: row {i} ({df.iloc[i].tolist()}) needs an ex_date (YYYY-MM-DD) and a numeric amount")
+    years = ((when - dates[0]).dt.days / 365.0).to_numpy()
+    keep = years > 0  # paid before the start: gone
+    return list(zip(years[keep].tolist(), amount.to_numpy()[keep].tolist(), strict=True))
 
 
 def _as_of(path: str, dates: Any, option: str) -> Any:

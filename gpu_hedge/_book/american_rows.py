@@ -15,7 +15,7 @@ a moving smile's scenarios are stacked, several per call of at most :data:`STACK
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from .batches import device_size
 from .reductions import GREEKS, segment_sum
 from .scenarios import spot_shocks
 
-__all__ = ["AMERICAN_OUTPUTS", "EXERCISE_WORDS", "STACK_ROWS", "american_greek_sums", "american_ladder_sums"]
+__all__ = ["AMERICAN_OUTPUTS", "EXERCISE_WORDS", "STACK_ROWS", "american_greek_sums", "american_ladder_sums", "stacked_ladder"]
 
 #: the book's ``exercise`` words and their codes (0 european, 1 american)
 EXERCISE_WORDS = ("european", "american")
@@ -74,19 +74,32 @@ def american_ladder_sums(
     ``moved``, one boundary per row and vol shock (:func:`_ladder_by_vol`); with it, the base value
     ``V(S, vol)`` is priced in the first stacked call, with the first scenarios (same kernel, same
     shapes wherever the ladder is asked for: one compilation on compiling backends)."""
-    xp = bk.xp
     out = np.zeros((len(pairs), n_u))
     if not int(args[0].shape[0]) or not len(pairs):
         return out
     _, args, w, c, shifted = _padded(bk, args, w, c, list(moved or []))
     moved = shifted if moved is not None else None
-    S, K, T, vol, r, q, phi = args
     if moved is None:  # vols do not move with spot: one boundary per vol shock serves all its spot shocks
         return _ladder_by_vol(bk, model, pairs, args, w, c, n_u, dt, out)
+    return stacked_ladder(bk, pairs, args, w, c, n_u, moved, STACK_ROWS,
+                          lambda stacked, g: american_greeks(bk, stacked, ("price",), dt, model=model)["price"])  # fmt: skip
+
+
+def stacked_ladder(
+    bk: Backend, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, moved: list[Any] | None,
+    rows_per_call: int, price: Callable[[list[Any], int], Any],
+) -> np.ndarray:  # fmt: skip
+    """Scenario P&L per underlying code, ``(len(pairs), n_u)`` on the host, by full revaluation with
+    ``price(stacked_args, g)``: the prices of ``g`` copies of the rows stacked (spot ``S (1 + ds)``,
+    vol ``max(vol' + dv, 0)`` with ``vol'`` the row's or its moved vol), at most ``rows_per_call``
+    rows per call; the base value ``V(S, vol)`` comes first, in the first call."""
+    xp = bk.xp
+    out = np.zeros((len(pairs), n_u))
+    S, K, T, vol, r, q, phi = args
     m = int(S.shape[0])
     index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
     todo: list[tuple[float, float] | None] = [None, *pairs]  # None: the base value
-    per_call = max(1, STACK_ROWS // m)
+    per_call = max(1, rows_per_call // m)
     base = None
     for lo in range(0, len(todo), per_call):
         group = todo[lo : lo + per_call]
@@ -99,9 +112,9 @@ def american_ladder_sums(
         g = len(group)
         stacked = [xp.concatenate(spots), *(xp.concatenate([a] * g) for a in (K, T)), xp.concatenate(vols),
                    *(xp.concatenate([a] * g) for a in (r, q, phi))]  # fmt: skip
-        price = american_greeks(bk, stacked, ("price",), dt, model=model)["price"]
+        prices = price(stacked, g)
         for j, item in enumerate(group):
-            p = price[j * m : (j + 1) * m]
+            p = prices[j * m : (j + 1) * m]
             if item is None:
                 base = p
             else:

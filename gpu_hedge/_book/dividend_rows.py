@@ -21,6 +21,7 @@ import numpy as np
 
 from .._backends import Backend
 from .._pricing.dividends import DividendSchedule, dividend_greeks
+from .american_rows import stacked_ladder
 from .reductions import GREEKS, segment_sum
 from .scenarios import spot_shocks
 from .sources import BookError
@@ -93,34 +94,13 @@ def dividend_ladder_sums(
     """Weighted scenario P&L ``w x (V(S (1 + ds), vol') - V(S, vol))`` of dividend-paying rows per
     underlying code, ``(len(pairs), n_u)`` on the host; ``vol' = max(vol + dv, 0)`` with ``vol`` the
     row's or its vol after that spot move from ``moved`` (one array per :func:`spot_shocks` entry)."""
-    xp = bk.xp
-    out = np.zeros((len(pairs), n_u))
-    m = int(args[0].shape[0])
-    if not m or not len(pairs):
-        return out
-    S, K, T, vol, r, q, phi = args
+    if not int(args[0].shape[0]) or not len(pairs):
+        return np.zeros((len(pairs), n_u))
     _check_shocks(bk, args, schedule, spot_shocks(pairs))
-    index = {ds: i for i, ds in enumerate(spot_shocks(pairs))}
-    todo: list[tuple[float, float] | None] = [None, *pairs]  # None: the base value
-    per_call = max(1, STACK_ROWS // m)
-    base = None
-    for lo in range(0, len(todo), per_call):
-        group = todo[lo : lo + per_call]
-        spots, vols = [], []
-        for item in group:
-            ds, dv = item if item is not None else (0.0, 0.0)
-            at = moved[index[ds]] if moved is not None and item is not None else vol
-            spots.append(S * (1.0 + ds) if ds else S)
-            vols.append(xp.maximum(at + dv, 0.0) if dv else at)
-        g = len(group)
-        stacked = [xp.concatenate(spots), *(xp.concatenate([a] * g) for a in (K, T)), xp.concatenate(vols),
-                   *(xp.concatenate([a] * g) for a in (r, q, phi))]  # fmt: skip
+    am = np.asarray(american, dtype=bool)
+
+    def price(stacked: list[Any], g: int) -> Any:
         sched = DividendSchedule(np.tile(schedule.times, (g, 1)), np.tile(schedule.amounts, (g, 1)))
-        price = _price(bk, stacked, ("price",), dt, sched, np.tile(np.asarray(american, dtype=bool), g), vol_adjust)["price"]
-        for j, item in enumerate(group):
-            p = price[j * m : (j + 1) * m]
-            if item is None:
-                base = p
-            else:
-                out[lo + j - 1] = segment_sum(bk, c, (p - base) * w, n_u)
-    return out
+        return _price(bk, stacked, ("price",), dt, sched, np.tile(am, g), vol_adjust)["price"]
+
+    return stacked_ladder(bk, pairs, args, w, c, n_u, moved, STACK_ROWS, price)

@@ -50,10 +50,18 @@ def _alo_sums(drift: Any, sm: Any, cq: Any, cr: Any) -> Any:
     return alo_sums(drift, sm, cq, cr)
 
 
+def _tridiag_obstacle(sub: Any, dg: Any, sup: Any, rhs: Any, bc0: Any, bc1: Any, ex: Any) -> Any:
+    from ._tridiag import tridiag_obstacle
+
+    return tridiag_obstacle(sub, dg, sup, rhs, bc0, bc1, ex)
+
+
 #: ``ndtr`` is the vectorised float64 kernel of :mod:`cpu_fallback._ndtr` (SciPy's for anything else);
-#: ``alo_sums`` the fused inner step of the American fixed point (:mod:`cpu_fallback._alo`; None where it cannot run)
+#: ``alo_sums`` the fused inner step of the American fixed point (:mod:`cpu_fallback._alo`; None where it cannot run);
+#: ``tridiag_obstacle`` the Crank-Nicolson grid's solve (:mod:`cpu_fallback._tridiag`; None where it cannot run)
 SPECIAL = SimpleNamespace(
-    ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where, alo_sums=_alo_sums
+    ndtr=ndtr, ndtri=sc.ndtri, log_ndtr=sc.log_ndtr, erfc=sc.erfc, erfcx=sc.erfcx, lazy_where=lazy_where, alo_sums=_alo_sums,
+    tridiag_obstacle=_tridiag_obstacle,
 )
 
 

@@ -129,8 +129,10 @@ def time_grid(
     return {"dt": dt, "theta": theta, "pv": pv, "pv_cum": pv_cum, "tau": T[None, :] - new_t, "pv_T": pv_T, "h1": dt[-1], "h2": dt[-2]}
 
 
-def _solve(xp: Any, scan: Any, immutable: bool, n_space: int, x0, h, K, phi, am, vol, r, q, dt, theta, pv, pv_cum, tau, pv_T, h1, h2):
-    """The jitted core: backward induction from expiry; returns price, delta, gamma, theta at x0."""
+def _solve(xp: Any, scan: Any, immutable: bool, n_space: int, native: Any, x0, h, K, phi, am, vol, r, q, dt, theta, pv, pv_cum, tau, pv_T,
+           h1, h2):  # fmt: skip
+    """The jitted core: backward induction from expiry; returns price, delta, gamma, theta at x0.
+    ``native``: the backend's compiled solve of a step (``special.tridiag_obstacle``) or None."""
     J = (n_space - 1) // 2
     offs = xp.asarray(np.arange(n_space, dtype=np.float64) - J, dtype=x0.dtype)[:, None]
     X = x0 + phi * offs * h
@@ -168,6 +170,10 @@ def _solve(xp: Any, scan: Any, immutable: bool, n_space: int, x0, h, K, phi, am,
         bc = xp.maximum(phi * (S_ends * xp.exp(-q * tr) - K * xp.exp(-r * tr)), 0.0)
         bc = xp.maximum(bc, xp.stack([ex[0], ex[n_space - 1]]))
         A_sub, A_dg, A_sup = -th * d_t * lo_o, 1.0 - th * d_t * dg, -th * d_t * up_o
+        U = native(A_sub, A_dg, A_sup, rhs, bc[0], bc[1], ex) if native is not None else None
+        if U is not None:
+            U = xp.where(am, xp.maximum(U, phi * (Sg + pv_c - K)), U)
+            return U, V[J], c1
 
         def forward(c: Any, x: Any) -> Any:
             cp, dp, CP, DP = c
@@ -205,7 +211,8 @@ def _solve(xp: Any, scan: Any, immutable: bool, n_space: int, x0, h, K, phi, am,
 def _solver(bk: Any, n_space: int) -> Any:
     key = (id(bk), n_space)
     if key not in _SOLVERS:
-        fn = partial(_solve, bk.xp, bk.scan, "immutable" in bk.capabilities, n_space)
+        native = None if "jit" in bk.capabilities else getattr(bk.special, "tridiag_obstacle", None)
+        fn = partial(_solve, bk.xp, bk.scan, "immutable" in bk.capabilities, n_space, native)
         _SOLVERS[key] = (bk, bk.jit(fn))
     return _SOLVERS[key][1]
 

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from .._backends import Backend
+from .._pricing.cn_grid import exercised_now
 from .._pricing.dividends import DividendSchedule, dividend_greeks
 from .american_rows import stacked_ladder
+from .dividend_table import dividends_pv
 from .reductions import GREEKS, segment_sum
 from .scenarios import spot_shocks
 from .sources import BookError
@@ -58,12 +60,9 @@ def dividend_greek_sums(
     """:data:`GREEKS` and ``early_exercise`` (American rows whose price is their intrinsic value)
     of dividend-paying ``bsm`` rows, and the weighted sums of :data:`GREEKS` per underlying code,
     ``(len(GREEKS), n_u)`` on the host (one more row, the shadow delta, with ``slope``)."""
-    xp = bk.xp
     out = dict(_price(bk, args, GREEKS, dt, schedule, american, vol_adjust))
-    S, K, phi = args[0], args[1], args[6]
-    intrinsic = xp.maximum(phi * (S - K), 0.0)
     am = bk.asarray(np.asarray(american, dtype=bool))
-    out["early_exercise"] = am & (intrinsic > 0) & (out["price"] <= intrinsic + 1e-12 * K)
+    out["early_exercise"] = exercised_now(bk.xp, args[0], args[1], args[6], out["price"], am)
     rows = [segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS]
     if slope is not None:
         rows.append(segment_sum(bk, c, (out["delta"] + out["vega"] * slope) * w, n_u))
@@ -74,8 +73,7 @@ def _check_shocks(bk: Backend, args: Sequence[Any], schedule: DividendSchedule, 
     """Raise naming the first spot shock that leaves a row's spot ``S (1 + ds)`` at or below the
     present value of its dividends before expiry (the escrowed spot must stay > 0)."""
     S, T, r = (np.asarray(bk.to_numpy(args[i]), dtype=np.float64) for i in (0, 2, 4))
-    t, a = schedule.times, schedule.amounts
-    pv = np.sum(np.where((t > 0) & (t <= T[:, None]), a * np.exp(-r[:, None] * t), 0.0), axis=1)
+    pv = dividends_pv(T, r, schedule)
     for ds in sorted(shocks):
         bad = np.flatnonzero(~(S * (1.0 + ds) > pv) & (pv > 0))
         if bad.size:

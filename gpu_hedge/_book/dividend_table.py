@@ -25,13 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._pricing.dividends import DEFAULT_VOL_ADJUST, VOL_ADJUSTS, DividendSchedule
+from .._pricing.dividends import DEFAULT_VOL_ADJUST, VOL_ADJUSTS, DividendSchedule, dividend_rows
 from .sources import BookError, read_frame
 
-__all__ = ["DIVIDEND_COLUMNS", "DividendTable", "read_dividends"]
+__all__ = ["DIVIDEND_COLUMNS", "DividendTable", "dividends_pv", "read_dividends"]
 
 #: the dividend table's columns: ``underlying``, ``amount`` and one of ``ex_date`` / ``ex_years``
 DIVIDEND_COLUMNS = ("underlying", "amount", "ex_date", "ex_years")
+
+
+def dividends_pv(expiry: Any, rate: Any, schedule: DividendSchedule) -> np.ndarray:
+    """Host float64 per row: the present value at ``rate`` of the dividends going ex in ``(0, T]``."""
+    T, r = (np.asarray(a, dtype=np.float64).reshape(-1, 1) for a in (expiry, rate))
+    t, a = schedule.times, schedule.amounts
+    return np.sum(np.where((t > 0) & (t <= T), a * np.exp(-r * t), 0.0), axis=1)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,7 @@ class DividendTable:
 
     def paying(self, codes: np.ndarray, tau: np.ndarray) -> np.ndarray:
         """Host bool per row: a dividend with a positive amount goes ex in ``(0, tau]``."""
-        t, a = self.times[codes], self.amounts[codes]
-        return np.any((t > 0) & (t <= np.asarray(tau)[:, None]) & (a > 0), axis=1)
+        return dividend_rows(tau, self.schedule(codes))
 
     def reorder(self, order: np.ndarray) -> DividendTable:
         """The table for underlyings in a new order (``order[i]``: the old position of new name ``i``)."""

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dividend_table import DividendTable, read_dividends
+from .dividend_table import DividendTable, dividends_pv, read_dividends
 from .fitted_surface import check_sticky, log_strike_slope, read_vol_surface
 from .sources import BookError, read_frame
 
@@ -54,9 +54,7 @@ class Market:
         """Present value at the market's rate of each row's cash dividends going ex in ``(0, tau]``."""
         if self.dividends is None:
             return np.zeros(code.shape)
-        t, a = self.dividends.times[code], self.dividends.amounts[code]
-        live = (t > 0) & (t <= np.asarray(tau)[:, None])
-        return np.sum(np.where(live, a * np.exp(-self.rate[code][:, None] * t), 0.0), axis=1)
+        return dividends_pv(tau, self.rate[code], self.dividends.schedule(code))
 
     def on_surface(self, code: np.ndarray) -> np.ndarray:
         """Whether each row's underlying has a vol surface."""

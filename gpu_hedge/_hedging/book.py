@@ -27,6 +27,7 @@ import numpy as np
 
 from .._pricing.american_greeks import american_greeks
 from .._pricing.black_scholes import black_kernel
+from .._pricing.cn_grid import exercised_now
 from .._pricing.dividends import DividendSchedule, dividend_greeks
 from .._types import Array
 from .engine import Option
@@ -80,7 +81,6 @@ def american_terms(
 
 def _dividend_terms(bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: float, div: float, wanted: tuple[str, ...],
                     dividends: tuple[np.ndarray, np.ndarray], vol_adjust: str) -> dict[str, Array]:  # fmt: skip
-    xp = bk.xp
     n = int(spot.shape[0])
     times, amounts = (np.broadcast_to(np.asarray(a, dtype=np.float64), (n, a.size)) for a in dividends)
     phi = 1.0 if o.call else -1.0
@@ -88,9 +88,7 @@ def _dividend_terms(bk: Any, o: Option, spot: Array, tau: Any, vol: Any, rate: f
     g = dict(dividend_greeks(bk, spot, o.strike, tau, vol, rate, div, phi, names, DividendSchedule(times, amounts),
                              american=o.american, vol_adjust=vol_adjust, dtype=spot.dtype))  # fmt: skip
     if "early_exercise" in wanted:
-        intrinsic = xp.maximum(phi * (spot - o.strike), 0.0)
-        early = (intrinsic > 0) & (g["price"] <= intrinsic + 1e-12 * o.strike)
-        g["early_exercise"] = early if o.american else xp.zeros_like(early)
+        g["early_exercise"] = exercised_now(bk.xp, spot, o.strike, phi, g["price"], bool(o.american))
     return g
 
 

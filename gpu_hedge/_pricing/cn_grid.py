@@ -308,3 +308,10 @@ def cn_partials(
     if "dividend_rho" in names:
         res["dividend_rho"] = (part["price"][j] - part["price"][j + 1]) / (2.0 * dq)
     return {k: res[k] for k in names}
+
+
+def exercised_now(xp: Any, spot: Any, strike: Any, phi: Any, price: Any, american: Any) -> Any:
+    """Per row: an American option whose grid price is its intrinsic value (exercise now is optimal;
+    within 1e-12 of the strike, the grid's floor), False for European rows."""
+    intrinsic = xp.maximum(phi * (spot - strike), 0.0)
+    return american & (intrinsic > 0) & (price <= intrinsic + 1e-12 * strike)

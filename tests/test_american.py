@@ -53,12 +53,25 @@ def test_quantlib_high_precision(bk):
 
 
 def test_default_scheme_against_converged_reference(bk):
+    """The issue's 1e-8 (relative, floored at 1e-6 of the strike) for the default; alo-fast within 5e-7."""
     S, K, T, vol, r, q, call = _random(160, 5)
-    p = _np(gh.price(S, K, T, vol, r, q, call=call, exercise="american", backend=bk))
     ref = _np(gh.price(S, K, T, vol, r, q, call=call, exercise="american", method="alo-reference", backend=bk))
-    rel = np.abs(p - ref) / np.maximum(ref, 1e-6 * K)
-    assert rel.max() < 2e-6
-    assert np.median(rel) < 1e-10
+    for method, worst in (("alo", 1e-8), ("alo-fast", 5e-7)):
+        p = _np(gh.price(S, K, T, vol, r, q, call=call, exercise="american", method=method, backend=bk))
+        rel = np.abs(p - ref) / np.maximum(ref, 1e-6 * K)
+        assert rel.max() < worst, (method, rel.max(), int(rel.argmax()))
+        assert np.median(rel) < 1e-10
+
+
+def test_slow_fixed_point_rows_converge():
+    """Low-vol long-dated puts with r >> vol^2 (a put r = 9.1 %, vol 5.8 %): the plain fixed point
+    contracts slowly there (alo-fast's 9 plain steps are 4.0e-6 off, the default's 11 4.6e-8);
+    Anderson mixing brings them to 3.8e-7 and 4.8e-9."""
+    S, K, T, vol, r, q = 102.0, 100.0, 1.8314, 0.058, 0.091, 0.001
+    ref = float(_np(gh.price(S, K, T, vol, r, q, call=False, exercise="american", method="alo-reference", backend="numpy")))
+    for method, worst in (("alo", 1e-8), ("alo-fast", 5e-7)):
+        p = float(_np(gh.price(S, K, T, vol, r, q, call=False, exercise="american", method=method, backend="numpy")))
+        assert abs(p - ref) / ref < worst, (method, p, ref)
 
 
 def test_against_binomial_tree(bk):

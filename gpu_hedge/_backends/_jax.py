@@ -33,7 +33,13 @@ def _ndtr(x: Any) -> Any:
     return 0.5 * jsp.erfc(x * -0.7071067811865476)
 
 
-SPECIAL = special_namespace(jnp.where, ndtr=_ndtr, ndtri=jsp.ndtri, log_ndtr=jsp.log_ndtr, erfc=jsp.erfc, erfcx=jsp.erfcx)
+def _scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
+    """``jax.lax.scan`` over the leading axis of ``xs``, returning the last carry: a loop a kernel
+    compiles once (``special.scan``; the ALO fixed point's identical steps)."""
+    return jax.lax.scan(lambda c, x: (body(c, x), None), carry, xs)[0]
+
+
+SPECIAL = special_namespace(jnp.where, ndtr=_ndtr, ndtri=jsp.ndtri, log_ndtr=jsp.log_ndtr, erfc=jsp.erfc, erfcx=jsp.erfcx, scan=_scan)
 
 
 def gpu_devices() -> list:
@@ -70,10 +76,7 @@ class JaxBackend(DeviceBackend):
     def sync(x: Any) -> Any:
         return jax.block_until_ready(x)
 
-    @staticmethod
-    def scan(body: Callable[[Any, Any], Any], carry: Any, xs: tuple) -> Any:
-        """``jax.lax.scan`` over the leading axis of ``xs``, returning the last carry."""
-        return jax.lax.scan(lambda c, x: (body(c, x), None), carry, xs)[0]
+    scan = staticmethod(_scan)
 
     @staticmethod
     def segment_sum(codes: Any, values: Any, n: int) -> Any:

@@ -29,8 +29,11 @@ class Scheme:
     price_points: int
 
 
-#: the default: within 1e-6 relative of QuantLib's QdFp high precision and of the converged reference (tests/test_american.py)
-DEFAULT = Scheme(nodes=16, fp_points=32, iterations=9, price_points=48)
+#: the default (``method="alo"``): within 1e-8 relative of the converged reference on random options spanning
+#: 1 day to 5 years, vols 5-150 %, rates and yields 0-10 %, spots +-4 sd (tests/test_american.py)
+DEFAULT = Scheme(nodes=32, fp_points=24, iterations=11, price_points=96)
+#: ``method="alo-fast"``: ~2.5x faster, within ~3e-7 relative of the reference on the same set
+FAST = Scheme(nodes=16, fp_points=24, iterations=9, price_points=48)
 #: the converged reference the default is measured against
 REFERENCE = Scheme(nodes=48, fp_points=96, iterations=30, price_points=256)
 

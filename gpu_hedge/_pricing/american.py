@@ -9,7 +9,8 @@ as array code for a whole batch at once with fixed counts (no per-option Python)
 - each iteration evaluates the equation's integrals (their ``1/sqrt`` singularity removed by
   ``tau - u = tau (1 + y)^2 / 4``) with Gauss-Legendre points; the boundary at all of them is one
   matrix product with a constant interpolation matrix (``_alo_scheme``); the first step is a
-  Jacobi-Newton step, the others plain fixed-point steps;
+  Jacobi-Newton step, the others fixed-point steps with Anderson mixing over the last four (the
+  plain iteration converges only linearly, slowly where r / vol^2 is large);
 - the price is the European value plus the early-exercise premium integrated over ``s = sqrt(t)``.
 
 Calls use McDonald-Schroder symmetry ``C(S, K, r, q) = P(K, S, q, r)``; Black-76 (futures) is
@@ -34,14 +35,35 @@ AMERICAN_GREEKS: tuple[str, ...] = (
 EXTRA_OUTPUTS: tuple[str, ...] = ("early_exercise", "boundary")
 
 _NEWTON = 1  # Jacobi-Newton steps before the plain fixed-point steps
+_DEPTH = 4  # Anderson mixing over the last _DEPTH fixed-point steps (after the Newton steps)
+
+
+def _anderson(xp: Any, G: Any, F: Any, g: Any) -> Any:
+    """Anderson (type II) mixing of a batch of fixed-point iterations: ``G`` and ``F`` hold the map's
+    values ``g_k`` and residuals ``f_k = g_k - x_k`` of the last steps (``(rows, n, depth + 1)``, the
+    newest last, ``g`` the newest value). The mix minimises the linearised residual over the last
+    differences per row, by its normal equations with a Tikhonov term of ~1e4 ulp of their trace (so
+    converged rows, whose differences are rounding, keep ``g`` to rounding, and a history still
+    holding copies of one step has zero differences and no weight). Where the map contracts slowly
+    (a put with r / vol^2 large) this turns the fixed point's linear convergence superlinear."""
+    dF = F[:, :, 1:] - F[:, :, :-1]
+    dG = G[:, :, 1:] - G[:, :, :-1]
+    A = xp.sum(dF[:, :, :, None] * dF[:, :, None, :], axis=1)
+    rhs = xp.sum(dF * F[:, :, -1:], axis=1)
+    eye = xp.eye(A.shape[1], dtype=A.dtype)[None]
+    trace = xp.sum(A * eye, axis=(1, 2))
+    A = A + (1e4 * xp.finfo(A.dtype).eps * trace + xp.finfo(A.dtype).tiny)[:, None, None] * eye
+    gamma = xp.linalg.solve(A, rhs[:, :, None])[:, :, 0]
+    return g - xp.sum(dG * gamma[:, None, :], axis=2)
 
 
 def _npdf(xp: Any, d: Any) -> Any:
     return INV_SQRT_2PI * xp.exp(-0.5 * d * d)
 
 
-def _qd_plus(xp: Any, ndtr: Any, tau: Any, r: Any, q: Any, vol: Any, xmax: Any, steps: int = 8) -> Any:
-    """QD+ boundary of a unit-strike put at times to expiry ``tau`` (Li 2010; Halley steps from ``xmax``)."""
+def _qd_plus(xp: Any, ndtr: Any, tau: Any, r: Any, q: Any, vol: Any, xmax: Any, steps: int = 8, scan: Any = None) -> Any:
+    """QD+ boundary of a unit-strike put at times to expiry ``tau`` (Li 2010; Halley steps from
+    ``xmax``, run by ``scan`` where given, as :func:`put_boundary`'s fixed point)."""
     s2 = vol * vol
     v = vol * xp.sqrt(tau)
     dr = xp.exp(-r * tau)
@@ -55,9 +77,9 @@ def _qd_plus(xp: Any, ndtr: Any, tau: Any, r: Any, q: Any, vol: Any, xmax: Any, 
     alpha = 2.0 * dr * r / (s2 * den)
     beta = alpha * (1.0 / one_dr + lam_p / den) - lam
     c = alpha / (r * dr)
-    x = xmax
     lo = 1e4 * 2.220446049250313e-16 * xmax
-    for _ in range(steps):
+
+    def halley(x: Any, _: Any) -> Any:
         dp = (xp.log(x * dq / dr)) / v + 0.5 * v
         dm = dp - v
         n_dp, n_dm, f_dp = ndtr(-dp), ndtr(-dm), _npdf(xp, dp)
@@ -72,7 +94,13 @@ def _qd_plus(xp: Any, ndtr: Any, tau: Any, r: Any, q: Any, vol: Any, xmax: Any, 
         lf = f * f2 / (f1 * f1)
         step = f / f1 / (1.0 - 0.5 * lf)
         step = xp.where(xp.isfinite(step), step, 0.0)
-        x = xp.clip(x - step, lo, xmax)
+        return xp.clip(x - step, lo, xmax)
+
+    x = xmax + 0.0 * tau
+    if scan is not None:
+        return scan(halley, x, (xp.arange(steps),))
+    for _ in range(steps):
+        x = halley(x, None)
     return x
 
 
@@ -92,10 +120,16 @@ def _point_d(xp: Any, yq: Any, root_b: Any, drift: Any, sm: Any, n: int, n_fp: i
     return dp_q, dp_q - sm
 
 
-def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme = DEFAULT, form: str = "B") -> tuple[Any, Any]:
+def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme: Scheme = DEFAULT) -> tuple[Any, Any]:
     """``(Y, xmax)``: the unit-strike put boundary of each row as ``H`` on the scheme's ``nodes + 1``
     Chebyshev points (row-wise ``(n_rows, nodes + 1)``; ``B = xmax exp(-sqrt(H))``). Needs ``r > 0``,
-    ``vol > 0``, ``T > 0`` (the caller substitutes safe values elsewhere)."""
+    ``vol > 0``, ``T > 0`` (the caller substitutes safe values elsewhere).
+
+    The fixed point is ALO's distribution-functions form (their FP-B; the densities form FP-A is
+    unstable for r - q large). After the Jacobi-Newton step and a first plain step every step is the
+    same computation on a carry ``(Y, G, F)`` (the boundary and the last ``_DEPTH + 1`` map values and
+    residuals, the history first filled with the first step's), run by ``special.scan`` where the
+    backend has one (JAX: ``lax.scan``, so a boundary compiles as three steps, not ``iterations``)."""
     tb = tables(scheme)
     ndtr = special.ndtr
     frac = xp.asarray(tb.frac)
@@ -108,57 +142,73 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
     xmax = xp.where(q > r, r / xp.where(q > r, q, 1.0), 1.0)
     xm2 = xmax[:, None]
     tau = T2 * frac[None, :]  # (rows, n)
-    b = _qd_plus(xp, ndtr, tau, r2, q2, v2, xm2)
+    scan = getattr(special, "scan", None)
+    b = _qd_plus(xp, ndtr, tau, r2, q2, v2, xm2, scan=scan)
     Y = xp.concatenate([xp.zeros_like(T2), _h(xp, b, xm2)], axis=1)
     r3, q3, v3, tau3 = r2[:, :, None], q2[:, :, None], v2[:, :, None], tau[:, :, None]
     m = tau3 * sn * sn  # (rows, n, l): time from the node to the exercise date
     sm = v3 * xp.sqrt(tau3) * sn
-    gq = xp.exp(q3 * (tau3 - m))
-    gr = xp.exp(r3 * (tau3 - m))
-    # dm / sqrt(m) = 2 sqrt(tau) cos(phi) dphi and dm = 2 tau sin(phi) cos(phi) dphi
-    w_density = wq * 2.0 * xp.sqrt(tau3) * cs / v3
+    # dm = 2 tau sin(phi) cos(phi) dphi
     w_level = wq * 2.0 * tau3 * sn * cs
     drift = (r3 - q3) * m
-    if form != "A":  # the distribution-functions form's weights, and the backend's fused step where it has one
-        cq, cr = gq * w_level, gr * w_level
-        fused = getattr(special, "alo_sums", None)
-        fused = fused(drift, sm, cq, cr) if fused is not None else None
+    cq, cr = xp.exp(q3 * (tau3 - m)) * w_level, xp.exp(r3 * (tau3 - m)) * w_level
+    fused = getattr(special, "alo_sums", None)  # the backend's fused integral sums, where it has them
+    fused = fused(drift, sm, cq, cr) if fused is not None else None
     vt = v2 * xp.sqrt(tau)
     carry = (r2 - q2) * tau
     growth = xp.exp(-carry)
-    for k in range(scheme.iterations):
+
+    def step(Y: Any, newton: bool) -> Any:
+        """One fixed-point (or Jacobi-Newton) step: the map's new ``H`` at nodes 1..n."""
         root_b = xp.sqrt(xp.maximum(Y[:, 1:], 0.0))
         b = xm2 * xp.exp(-root_b)
         dp = (xp.log(b) + carry) / vt + 0.5 * vt
         dm = dp - vt
-        f_dp, f_dm = _npdf(xp, dp), _npdf(xp, dm)
-        if form == "A":  # ALO's densities form: fast where r and q are close, unstable for r - q large
-            dp_q, dm_q = _point_d(xp, Y @ M, root_b, drift, sm, n, n_fp)
-            k12 = xp.sum(gq * (w_level * ndtr(dp_q) + w_density * _npdf(xp, dp_q)), axis=2)
-            k3 = xp.sum(gr * w_density * _npdf(xp, dm_q), axis=2)
-            N = f_dm / vt + r2 * k3
-            D = f_dp / vt + ndtr(dp) + q2 * k12
-            Nd = -f_dm * dm / (b * vt * vt)
-            Dd = -f_dp * dp / (b * vt * vt) + f_dp / (b * vt)
-        else:  # the distribution-functions form
-            if fused is not None:
-                sum_q, sum_r = fused(Y, M, root_b)
-            else:
-                dp_q, dm_q = _point_d(xp, Y @ M, root_b, drift, sm, n, n_fp)
-                sum_q, sum_r = xp.sum(cq * ndtr(dp_q), axis=2), xp.sum(cr * ndtr(dm_q), axis=2)
-            N = ndtr(dm) + r2 * sum_r
-            D = ndtr(dp) + q2 * sum_q
-            Nd = f_dm / (b * vt)
-            Dd = f_dp / (b * vt)
-        fv = growth * N / D
-        if k < _NEWTON:  # Jacobi-Newton: the derivative of the non-integral terms in b
-            fd = growth * (Nd / D - Dd * N / (D * D))
-            new = b - (fv - b) / (fd - 1.0)
-            new = xp.where(xp.isfinite(new) & (new > 0), new, fv)
+        if fused is not None:
+            sum_q, sum_r = fused(Y, M, root_b)
         else:
-            new = fv
-        new = xp.clip(new, 1e-300, xm2)
-        Y = xp.concatenate([Y[:, :1], _h(xp, new, xm2)], axis=1)
+            dp_q, dm_q = _point_d(xp, Y @ M, root_b, drift, sm, n, n_fp)
+            sum_q, sum_r = xp.sum(cq * ndtr(dp_q), axis=2), xp.sum(cr * ndtr(dm_q), axis=2)
+        N = ndtr(dm) + r2 * sum_r
+        D = ndtr(dp) + q2 * sum_q
+        new = growth * N / D
+        if newton:  # Jacobi-Newton: the derivative of the non-integral terms in b
+            fd = growth * (_npdf(xp, dm) / (b * vt) / D - _npdf(xp, dp) / (b * vt) * N / (D * D))
+            jn = b - (new - b) / (fd - 1.0)
+            new = xp.where(xp.isfinite(jn) & (jn > 0), jn, new)
+        return _h(xp, xp.clip(new, 1e-300, xm2), xm2)
+
+    def with_nodes(Y: Any, g: Any) -> Any:
+        return xp.concatenate([Y[:, :1], g], axis=1)
+
+    for _ in range(min(_NEWTON, scheme.iterations)):
+        Y = with_nodes(Y, step(Y, True))
+    plain = scheme.iterations - _NEWTON
+    if plain <= 0:
+        return Y, xmax
+    g = step(Y, False)
+    if not _DEPTH:  # plain fixed-point steps (kept for comparisons)
+        for _ in range(plain - 1):
+            Y = with_nodes(Y, g)
+            g = step(Y, False)
+        return with_nodes(Y, g), xmax
+    G = xp.stack([g] * (_DEPTH + 1), axis=2)
+    F = xp.stack([g - Y[:, 1:]] * (_DEPTH + 1), axis=2)
+    Y = with_nodes(Y, g)
+
+    def mixed(c: Any, _: Any) -> Any:
+        Y, G, F = c
+        g = step(Y, False)
+        G = xp.concatenate([G[:, :, 1:], g[:, :, None]], axis=2)
+        F = xp.concatenate([F[:, :, 1:], (g - Y[:, 1:])[:, :, None]], axis=2)
+        return with_nodes(Y, xp.maximum(_anderson(xp, G, F, g), 0.0)), G, F
+
+    if plain > 1:
+        if scan is None:
+            for _ in range(plain - 1):
+                Y, G, F = mixed((Y, G, F), None)
+        else:
+            Y, G, F = scan(mixed, (Y, G, F), (xp.arange(plain - 1),))
     return Y, xmax
 
 

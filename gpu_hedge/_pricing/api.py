@@ -223,8 +223,9 @@ def greeks(
 
     ``exercise="american"`` (or a per-row array of "european" / "american"; ``bsm`` and ``black76``
     only) prices early exercise by the Andersen-Lake-Offengelt fixed-point method
-    (``method="alo"``, the default for American rows; ``"alo-reference"``: the converged scheme
-    it is tested against). Names available: price, delta, gamma, vega, theta, rho,
+    (``method="alo"``, the default for American rows, within 1e-8 of the converged scheme;
+    ``"alo-fast"``, ~2.5x faster, within ~3e-7; ``"alo-reference"``: the converged scheme they are
+    tested against). Names available: price, delta, gamma, vega, theta, rho,
     dividend_rho, vanna, volga, charm, dual_delta, dual_gamma, and two per-row outputs,
     ``early_exercise`` (immediate exercise optimal: the price is the intrinsic value) and
     ``boundary`` (the exercise boundary in spot at the option's expiry: a put is exercised at or

@@ -222,7 +222,7 @@ def implied_vol(
     (no bools or strings as numbers; a timedelta ``expiry`` is years ACT/365, a date is refused).
 
     ``exercise="american"`` (or a per-row array of "european" / "american"; bsm and black76) inverts
-    the American price (Andersen-Lake-Offengelt, ``method="alo"`` or ``"alo-reference"``) by a
+    the American price (Andersen-Lake-Offengelt, ``method="alo"``, ``"alo-fast"`` or ``"alo-reference"``) by a
     safeguarded secant started from the European implied vol (:mod:`.american_iv`): OK rows are
     accurate to about 1e-9; a price at its intrinsic value (no time value) is ``NOT_IDENTIFIABLE``.
 

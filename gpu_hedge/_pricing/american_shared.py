@@ -73,6 +73,12 @@ def sharing_rows(model: str, arrays: Sequence[Any], min_group: int = _MIN_GROUP)
     return rows if len(rows) >= _MIN_ROWS and len(rows) >= _SHARE_ABOVE * n else None
 
 
+def _padded(bk: Any, k: int) -> int:
+    """Rows to send ``bk`` for ``k``: a power of two (at least 64) on a compiling backend, so that
+    the varying counts of a book's batches (shared rows, boundary groups) reuse few compiled shapes."""
+    return max(64, 1 << (k - 1).bit_length()) if "jit" in bk.capabilities else k
+
+
 def _split(bk: Any, model: str, arrays: Sequence[Any], run_shared: Any, run_rows: Any) -> Any:
     """``run_shared`` on the rows that share boundaries, ``run_rows`` on the others (or on all when few
     share), results (dicts or lists of backend arrays) back in row order."""
@@ -82,11 +88,17 @@ def _split(bk: Any, model: str, arrays: Sequence[Any], run_shared: Any, run_rows
     n = int(arrays[0].shape[0])
     xp = bk.xp
     rest = np.setdiff1d(np.arange(n), shared, assume_unique=True)
-    pick = lambda idx: [xp.take(a, bk.asarray(idx)) for a in arrays]  # noqa: E731
-    a = run_shared(pick(shared))
+
+    def on(run: Any, idx: np.ndarray) -> Any:  # padded to a compiled size, results cut back
+        full = np.concatenate([idx, np.full(_padded(bk, len(idx)) - len(idx), idx[0])])
+        got = run([xp.take(a, bk.asarray(full)) for a in arrays])
+        cut = lambda v: v[: len(idx)]  # noqa: E731
+        return {k: cut(v) for k, v in got.items()} if isinstance(got, dict) else [cut(v) for v in got]
+
+    a = on(run_shared, shared)
     if not len(rest):
         return a
-    b = run_rows(pick(rest))
+    b = on(run_rows, rest)
     back = bk.asarray(np.argsort(np.concatenate([shared, rest]), kind="stable"))
     join = lambda x, y: xp.take(xp.concatenate([x, y]), back)  # noqa: E731
     return {k: join(a[k], b[k]) for k in a} if isinstance(a, dict) else [join(x, y) for x, y in zip(a, b, strict=True)]
@@ -137,6 +149,17 @@ def _row_kernel(scheme: Scheme, factors: tuple[float, ...] | None):
     return kernel
 
 
+def _boundary_kernel(scheme: Scheme):
+    """``kernel(xp, special, T, vol, ur, uq) -> {"xmax", "y0" ...}``: unit-put boundaries, one per row."""
+
+    def kernel(xp: Any, special: Any, T: Any, vol: Any, ur: Any, uq: Any) -> dict[str, Any]:
+        T, vol, ur, uq = (xp.reshape(a, (-1,)) for a in xp.broadcast_arrays(T, vol, ur, uq))
+        Y, xmax = unit_boundary(xp, special, T, ur, uq, vol, scheme)
+        return {"xmax": xmax, **{f"y{j}": Y[:, j] for j in range(scheme.nodes + 1)}}
+
+    return kernel
+
+
 _ROW_OUTPUTS = ("price", "delta", "gamma", "boundary", "early_exercise")
 
 
@@ -155,15 +178,25 @@ class _Rows:
     def dev(self, a: np.ndarray) -> Any:
         return self.bk.asarray(np.ascontiguousarray(a), dtype=self.dtype)
 
+    def boundaries(self, T: np.ndarray, vol: np.ndarray, ur: np.ndarray, uq: np.ndarray, scheme: Scheme) -> tuple[Any, list[Any]]:
+        """``(xmax, [H at node j])`` of the groups' unit puts, solved by one backend kernel (compiled
+        once per scheme and padded size on a compiling backend: the group count varies by batch)."""
+        k = len(T)
+        size = _padded(self.bk, k)
+        args = [self.dev(np.concatenate([a, np.full(size - k, a[0])])) for a in (T, vol, ur, uq)]
+        names = ("xmax", *(f"y{j}" for j in range(scheme.nodes + 1)))
+        key = ("american_boundary", scheme, str(np.dtype(self.dtype)))
+        got = self.bk.elementwise(_boundary_kernel(scheme), args, names, self.dtype, key=key)
+        return got["xmax"], [got[n] for n in names[1:]]
+
     def run(self, T: np.ndarray, vol: np.ndarray, r: np.ndarray, q: np.ndarray, scheme: Scheme, factors: tuple[float, ...] | None) -> dict:
         """The row kernel at the (possibly bumped) inputs: one boundary per group of the unbumped rows
         (a bump moves every row of a group alike), gathered per row."""
         xp = self.bk.xp
         ur, uq = _unit_rates(self.model, r, q, self.call)
-        g = [self.dev(a[self.first]) for a in (T, vol, ur, uq)]
-        Y, xmax = unit_boundary(xp, self.bk.special, g[0], g[2], g[3], g[1], scheme)
+        xmax, cols = self.boundaries(T[self.first], vol[self.first], ur[self.first], uq[self.first], scheme)
         idx = self.inverse
-        cols = [xp.take(Y[:, j], idx) for j in range(int(Y.shape[1]))]
+        cols = [xp.take(c, idx) for c in cols]
         args = [self.S, self.K, *(self.dev(a) for a in (T, vol, ur, uq, self.phi)), xp.take(xmax, idx), *cols]
         names = (
             tuple(f"s{i}" for i in range(len(factors)))

@@ -172,7 +172,7 @@ def job_plain(book_path: str, market_path: str, out: Path, pairs: list[tuple[flo
 # --- the worker ------------------------------------------------------------------------------------
 
 
-def worker(name: str, book: str, market: str, warm_book: str, warm_market: str, out: str) -> dict[str, Any]:
+def worker(name: str, book: str, market: str, warm_book: str, warm_market: str, out: str, american_method: str = "alo") -> dict[str, Any]:
     import numpy as np
 
     import gpu_hedge as gh
@@ -186,7 +186,9 @@ def worker(name: str, book: str, market: str, warm_book: str, warm_market: str, 
         info.update(backend=bk.name, device=bk.device)
 
         def job(b: str, m: str, d: Path) -> None:
-            gh.risk(b, m, scenarios=gh.Scenarios.default(), valuation_date=VALUATION_DATE, backend=bk, out=d)
+            gh.risk(
+                b, m, scenarios=gh.Scenarios.default(), valuation_date=VALUATION_DATE, backend=bk, out=d, american_method=american_method
+            )
 
         if bk.name == "numpy":
             from cpu_fallback import default_threads
@@ -264,11 +266,13 @@ def compare(out: Path, ref: Path) -> dict[str, float]:
     return res
 
 
-def run_worker(name: str, n: int, files: dict[str, str], out: Path, timeout: float | None, console) -> dict[str, Any]:
+def run_worker(
+    name: str, n: int, files: dict[str, str], out: Path, timeout: float | None, console, american_method: str = "alo"
+) -> dict[str, Any]:
     res_path = out.parent / (out.name + ".json")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--book", files["book"], "--market", files["market"],
            "--warm-book", files["warm_book"], "--warm-market", files["warm_market"],
-           "--job-out", str(out), "--result", str(res_path)]  # fmt: skip
+           "--job-out", str(out), "--result", str(res_path), "--american-method", american_method]  # fmt: skip
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -311,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--american", type=float, default=0.0,
                    help="fraction of rows with exercise=american (seeded; default 0: no exercise column). Peers are skipped: "
                    "they price European options only")  # fmt: skip
+    p.add_argument("--american-method", default="alo", help="ALO scheme of the American rows: alo (default), alo-fast, alo-reference")
     p.add_argument("--workdir", default=None, help="where books and outputs go (default: a temporary directory, removed)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/book_job-<device>.json)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -319,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.worker:
-        r = worker(args.worker, args.book, args.market, args.warm_book, args.warm_market, args.job_out)
+        r = worker(args.worker, args.book, args.market, args.warm_book, args.warm_market, args.job_out, args.american_method)
         Path(args.result).write_text(json.dumps(r, default=str))
         return 0
 
@@ -360,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             ref_dir = None
             for name in impls:
                 job_out = work / f"out-{n}-{name.replace(' ', '_').replace('+', '')}"
-                r = run_worker(name, n, files, job_out, args.peer_timeout if name in PEERS else None, console)
+                r = run_worker(name, n, files, job_out, args.peer_timeout if name in PEERS else None, console, args.american_method)
                 r["book_parquet_mb"] = book_mb
                 if "seconds" in r:
                     r["positions_per_s"] = n / r["seconds"]
@@ -425,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "implementations": impls,
             "seed": args.seed,
             "american_fraction": args.american,
+            "american_method": args.american_method,
             "n_underlyings": N_UNDERLYINGS,
             "valuation_date": VALUATION_DATE,
             "scenarios": "Scenarios.default(): spot -0.2:0.2:0.05 x vol -0.1:0.1:0.05 (45)",

@@ -85,7 +85,7 @@ def _rows(book: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _american_greeks(bk: str, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+def _american_greeks(bk: str, rows: pd.DataFrame, method: str = "alo") -> dict[str, np.ndarray]:
     """``gh.greeks(..., exercise="american")`` of the American rows on ``bk``, per model, on rows padded
     to the job's device shape (a compiling backend then reuses the job's compiled kernel)."""
     out = {name: np.full(len(rows), np.nan) for name in AMERICAN_OUTPUTS}
@@ -96,7 +96,7 @@ def _american_greeks(bk: str, rows: pd.DataFrame) -> dict[str, np.ndarray]:
             continue
         size = device_size(gh.get_backend(bk), k)
         cols = [np.resize(rows.loc[m, c].to_numpy(), size) for c in ("spot", "strike", "tau", "vol", "rate", "div", "call")]
-        g = gh.greeks(*cols[:6], call=cols[6], model=model, greeks=AMERICAN_OUTPUTS, exercise="american", backend=bk)
+        g = gh.greeks(*cols[:6], call=cols[6], model=model, greeks=AMERICAN_OUTPUTS, exercise="american", method=method, backend=bk)
         for name in AMERICAN_OUTPUTS:
             out[name][m] = np.asarray(g[name], dtype=float)[:k]
     return out
@@ -319,3 +319,40 @@ def test_cli_risk_exercise_option(tmp_path):
                                ref.by_underlying["delta"], rtol=1e-12)  # fmt: skip
     bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--exercise", "asian"], env={"COLUMNS": "200"})
     assert bad.exit_code != 0 and "Traceback" not in bad.output and "exercise" in bad.output
+    fast = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "fast"), "--exercise", "american", "--american-method", "alo-fast"],
+                              env={"COLUMNS": "200"})  # fmt: skip
+    assert fast.exit_code == 0, fast.output
+    ref = gh.risk(book, MARKET, backend="numpy", scenarios=None, exercise="american", american_method="alo-fast")
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "fast" / "positions.parquet")["price"], ref.positions["price"], rtol=1e-12)
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad2"), "--american-method", "tree"], env={"COLUMNS": "200"})
+    assert bad.exit_code != 0 and "Traceback" not in bad.output and "american_method" in bad.output
+
+
+def test_american_method_alo_fast_reaches_the_job_and_resident_book():
+    """american_method="alo-fast": the job's American rows are gh.greeks(method="alo-fast") (not the
+    default's values), within 1e-6 of the default; ResidentBook and resume follow it; a bad name is refused."""
+    book = _book("numpy")
+    rows, am = _rows(book), _rows(book)["american"].to_numpy()
+    fast = gh.risk(book, MARKET, scenarios=SCEN, backend="numpy", chunk_rows=100, american_method="alo-fast")
+    ref, dflt = _american_greeks("numpy", rows, "alo-fast"), _run("numpy").positions
+    pos = fast.positions
+    np.testing.assert_allclose(pos.loc[am, "price"], ref["price"][am], rtol=1e-12)
+    np.testing.assert_allclose(pos.loc[am, "delta"], ref["delta"][am], rtol=1e-12, atol=1e-15)
+    diff = np.abs(pos.loc[am, "price"].to_numpy() - dflt.loc[am, "price"].to_numpy()) / dflt.loc[am, "price"].to_numpy()
+    assert 0 < diff.max() < 1e-6
+    np.testing.assert_array_equal(pos.loc[~am, "price"], dflt.loc[~am, "price"])
+    rb = gh.ResidentBook(book, MARKET, backend="numpy", american_method="alo-fast")
+    np.testing.assert_allclose(rb.by_underlying()["delta"], fast.by_underlying.loc[rb.by_underlying().index, "delta"], rtol=1e-12)
+    rb.update_market(MARKET)
+    assert rb.market.american_method == "alo-fast"
+    with pytest.raises(gh.BookError, match="american_method 'alo-slow'"):
+        gh.risk(book, MARKET, backend="numpy", american_method="alo-slow")
+
+
+def test_resume_does_not_mix_american_methods(tmp_path):
+    book = _book("numpy")
+    first = gh.risk(book, MARKET, backend="numpy", chunk_rows=100, out=tmp_path / "r")
+    again = gh.risk(book, MARKET, backend="numpy", chunk_rows=100, out=tmp_path / "r", american_method="alo-fast")
+    assert first.summary["partitions_resumed"] == 0 and again.summary["partitions_resumed"] == 0
+    same = gh.risk(book, MARKET, backend="numpy", chunk_rows=100, out=tmp_path / "r", american_method="alo-fast")
+    assert same.summary["partitions_resumed"] > 0

@@ -50,13 +50,14 @@ def _padded(bk: Backend, args: list[Any], w: Any, c: Any, extra: list[Any]) -> t
 
 
 def american_greek_sums(
-    bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any, slope: Any = None
+    bk: Backend, model: str, args: list[Any], w: Any, c: Any, n_u: int, dt: Any, slope: Any = None, *, method: str = "alo"
 ) -> tuple[dict[str, Any], np.ndarray]:
     """:data:`AMERICAN_OUTPUTS` of American rows and the weighted sums of :data:`GREEKS` per
     underlying code, ``(len(GREEKS), n_u)`` on the host (one more row, the shadow delta
-    ``delta + vega x slope``, with ``slope``); ``early_exercise`` comes back boolean."""
+    ``delta + vega x slope``, with ``slope``); ``early_exercise`` comes back boolean. ``method``: the
+    ALO scheme (``"alo"``, ``"alo-fast"``, ``"alo-reference"``)."""
     m, args, w, c, slopes = _padded(bk, args, w, c, [] if slope is None else [slope])
-    out = american_greeks_shared(bk, args, AMERICAN_OUTPUTS, dt, model=model)
+    out = american_greeks_shared(bk, args, AMERICAN_OUTPUTS, dt, model=model, method=method)
     out = {**out, "early_exercise": out["early_exercise"] > 0.5}
     rows = [segment_sum(bk, c, out[name] * w, n_u) for name in GREEKS]
     if slopes:
@@ -66,7 +67,7 @@ def american_greek_sums(
 
 def american_ladder_sums(
     bk: Backend, model: str, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
-    moved: list[Any] | None = None,
+    moved: list[Any] | None = None, *, method: str = "alo",
 ) -> np.ndarray:  # fmt: skip
     """Weighted scenario P&L ``w x (V(S (1 + ds), vol') - V(S, vol))`` of American rows per underlying
     code, ``(len(pairs), n_u)`` on the host; ``vol' = max(vol + dv, 0)`` with ``vol`` the row's, or its
@@ -80,9 +81,9 @@ def american_ladder_sums(
     _, args, w, c, shifted = _padded(bk, args, w, c, list(moved or []))
     moved = shifted if moved is not None else None
     if moved is None:  # vols do not move with spot: one boundary per vol shock serves all its spot shocks
-        return _ladder_by_vol(bk, model, pairs, args, w, c, n_u, dt, out)
+        return _ladder_by_vol(bk, model, pairs, args, w, c, n_u, dt, out, method)
     return stacked_ladder(bk, pairs, args, w, c, n_u, moved, STACK_ROWS,
-                          lambda stacked, g: american_greeks(bk, stacked, ("price",), dt, model=model)["price"])  # fmt: skip
+                          lambda stacked, g: american_greeks(bk, stacked, ("price",), dt, model=model, method=method)["price"])  # fmt: skip
 
 
 def stacked_ladder(
@@ -123,7 +124,7 @@ def stacked_ladder(
 
 
 def _ladder_by_vol(bk: Backend, model: str, pairs: Sequence[tuple[float, float]], args: list[Any], w: Any, c: Any, n_u: int, dt: Any,
-                   out: np.ndarray) -> np.ndarray:  # fmt: skip
+                   out: np.ndarray, method: str = "alo") -> np.ndarray:  # fmt: skip
     """The ladder when each scenario's vol is ``max(vol + dv, 0)``: per distinct ``dv`` one
     :func:`~gpu_hedge._pricing.american_ladder.american_spot_ladder` call (one exercise boundary per
     row) prices all of that vol's spot shocks; the base value comes with the ``dv = 0`` group."""
@@ -140,7 +141,7 @@ def _ladder_by_vol(bk: Backend, model: str, pairs: Sequence[tuple[float, float]]
         if not factors:
             continue
         v = xp.maximum(vol + dv, 0.0) if dv else vol
-        prices = spot_ladder_shared(bk, [S, K, T, v, r, q, phi], factors, dt, model=model)
+        prices = spot_ladder_shared(bk, [S, K, T, v, r, q, phi], factors, dt, model=model, method=method)
         if dv == 0.0:
             base, prices = prices[0], prices[1:]
         for i, p in zip(which, prices, strict=True):

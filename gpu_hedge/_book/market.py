@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._pricing.american_greeks import SCHEMES
 from .dividend_table import DividendTable, dividends_pv, read_dividends
 from .fitted_surface import check_sticky, log_strike_slope, read_vol_surface
 from .sources import BookError, read_frame
@@ -33,6 +34,7 @@ class Market:
     surfaces: dict[int, Any] | None = None  # by underlying position in ``names``: (strike, tau) -> vol
     sticky: str = "strike"  # how surface vols move with spot in scenarios: "strike" or "moneyness"
     dividends: DividendTable | None = None  # cash dividends per underlying (escrowed model for bsm rows)
+    american_method: str = "alo"  # the ALO scheme of American rows: "alo" (1e-8), "alo-fast" (~4e-7, ~3x faster)
 
     @property
     def size(self) -> int:
@@ -95,14 +97,17 @@ class Market:
 
 def read_market(
     market: Any, vol_surface: Any = None, sticky: str = "strike", dividends: Any = None, valuation_date: Any = None,
-    vol_adjust: str | None = None,
+    vol_adjust: str | None = None, american_method: str = "alo",
 ) -> Market:  # fmt: skip
     """Market data from a path (Parquet/CSV), DataFrame or Arrow table, checked row by row;
     ``vol_surface`` (optional: a vol grid or a fitted surface, see :func:`read_vol_surface`) gives
     some underlyings a surface; ``sticky`` (``"strike"`` or ``"moneyness"``) how it moves with spot;
     ``dividends`` (optional: a table of cash dividends, :func:`read_dividends`; ex-dates as dates
-    need ``valuation_date``) with the volatility adjustment ``vol_adjust`` (default Beneder-Vorst)."""
+    need ``valuation_date``) with the volatility adjustment ``vol_adjust`` (default Beneder-Vorst);
+    ``american_method`` the ALO scheme of American rows (``"alo"``, ``"alo-fast"``, ``"alo-reference"``)."""
     sticky = check_sticky(sticky)
+    if american_method not in SCHEMES:
+        raise BookError(f"american_method {american_method!r} must be one of {', '.join(SCHEMES)}")
     df = read_frame(market, "market")
     missing = [c for c in MARKET_COLUMNS if c not in df.columns]
     unknown = [c for c in df.columns if c not in MARKET_COLUMNS]
@@ -130,4 +135,4 @@ def read_market(
         divs = read_dividends(dividends, index, valuation_date, **({"vol_adjust": vol_adjust} if vol_adjust else {}))
     elif vol_adjust is not None:
         raise BookError(f"vol_adjust = {vol_adjust!r} needs a dividend table (dividends=... / --dividends)")
-    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces, sticky, divs)
+    return Market(index, out["spot"], out["vol"], out["rate"], out["div"], surfaces, sticky, divs, american_method)

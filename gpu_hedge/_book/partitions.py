@@ -237,9 +237,9 @@ def process_partition(
                 if pairs:
                     ladder += dividend_ladder_sums(bk, pairs, args, w, c, n_u, dt, sched, am, adjust, dev_moved)
             elif is_american:  # priced by ALO, Greeks and every scenario
-                out, part = american_greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
+                out, part = american_greek_sums(bk, model, args, w, c, n_u, dt, dev_slope, method=market.american_method)
                 if pairs:
-                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved)
+                    ladder += american_ladder_sums(bk, model, pairs, args, w, c, n_u, dt, dev_moved, method=market.american_method)
             else:
                 out, part = greek_sums(bk, model, args, w, c, n_u, dt, dev_slope)
                 if pairs:

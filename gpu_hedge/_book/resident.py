@@ -49,7 +49,8 @@ class _Rows:
 
 
 class ResidentBook:
-    """The valid positions of ``book`` on ``backend``, for repeated risk runs.
+    """The valid positions of ``book`` on ``backend``, for repeated risk runs. ``dividends``,
+    ``vol_adjust`` and ``american_method`` are those of :func:`gpu_hedge.risk` (kept by :meth:`update_market`).
 
     >>> import pandas as pd
     >>> book = pd.DataFrame({"position_id": [1, 2], "underlying": ["X", "X"], "option_type": ["C", "P"],
@@ -65,10 +66,12 @@ class ResidentBook:
     def __init__(
         self, book: Any, market: Any, *, backend: Any = "auto", dtype: str = "float64", valuation_date: Any = None,
         on_invalid: str = "raise", slice_rows: int = 4_000_000, dividends: Any = None, vol_adjust: str | None = None,
+        american_method: str = "alo",
     ) -> None:  # fmt: skip
         self.bk: Backend = get_backend(backend)
         self.dtype = dtype
-        self.market: Market = read_market(market, dividends=dividends, valuation_date=valuation_date, vol_adjust=vol_adjust)
+        self.market: Market = read_market(market, dividends=dividends, valuation_date=valuation_date, vol_adjust=vol_adjust,
+                                          american_method=american_method)  # fmt: skip
         self.slice_rows = int(slice_rows)
         parts, invalid = [], []
         # the same rules as gpu_hedge.risk: position_id unique over the whole book, every row of a
@@ -112,7 +115,8 @@ class ResidentBook:
             raise BookError(f"market data: underlying {missing[0]!r} of the book is missing")
         order = new.names.get_indexer(self.market.names)
         old = self.market
-        self.market = Market(old.names, new.spot[order], new.vol[order], new.rate[order], new.div[order], dividends=old.dividends)
+        self.market = Market(old.names, new.spot[order], new.vol[order], new.rate[order], new.div[order], dividends=old.dividends,
+                             american_method=old.american_method)  # fmt: skip
 
     def _inputs(self, rows: _Rows, lo: int, hi: int) -> list[Any]:
         xp, m = self.bk.xp, self.market
@@ -145,7 +149,8 @@ class ResidentBook:
                 sched, am, adjust = self._dividends(rows, lo, hi)
                 _, part = dividend_greek_sums(self.bk, args, w, c, n_u, dt, sched, am, adjust)
             else:
-                _, part = (american_greek_sums if rows.american else greek_sums)(self.bk, rows.model, args, w, c, n_u, dt)
+                kw = {"method": self.market.american_method} if rows.american else {}
+                _, part = (american_greek_sums if rows.american else greek_sums)(self.bk, rows.model, args, w, c, n_u, dt, **kw)
             sums[1:] += part
 
         self._each_slice(work)
@@ -164,8 +169,9 @@ class ResidentBook:
                 sched, am, adjust = self._dividends(rows, lo, hi)
                 total[:] += dividend_ladder_sums(self.bk, pairs, args, w, c, n_u, dt, sched, am, adjust)
             else:
+                kw = {"method": self.market.american_method} if rows.american else {}
                 ladder_of = american_ladder_sums if rows.american else ladder_sums
-                total[:] += ladder_of(self.bk, rows.model, pairs, args, w, c, n_u, dt)
+                total[:] += ladder_of(self.bk, rows.model, pairs, args, w, c, n_u, dt, **kw)
 
         self._each_slice(work)
         return ladder_frame(total, scenarios, self.market, self._counts > 0)

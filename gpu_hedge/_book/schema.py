@@ -19,7 +19,8 @@ column                    required   meaning
 ``exercise``              no         ``european`` (default; also an empty cell) or ``american``
                                      (any case): American rows (bsm and black76) are priced by
                                      the Andersen-Lake-Offengelt method in the Greeks and in every
-                                     ladder scenario; the positions table says each row's exercise
+                                     ladder scenario (scheme: the job's ``american_method``);
+                                     the positions table says each row's exercise
                                      and ``early_exercise`` (exercising now is optimal)
 ========================  =========  ===========================================================
 

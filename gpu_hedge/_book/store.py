@@ -146,6 +146,8 @@ def manifest_for(book: Any, market: Market, params: dict[str, Any]) -> dict[str,
         market_hash.update(f"sticky={market.sticky}".encode())
     if market.dividends is not None and market.dividends.times.shape[1]:  # a dividend table must not resume old partitions
         market_hash.update(b"dividends" + market.dividends.key())
+    if market.american_method != "alo":  # another ALO scheme must not resume the default's partitions
+        market_hash.update(f"american_method={market.american_method}".encode())
     return {"version": MANIFEST_VERSION, "book": fingerprint(book), "market": market_hash.hexdigest()[:32], "params": params}
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._alo_scheme import DEFAULT, Scheme
-from .american_greeks import _H_RATE, _H_REL, american_greeks, check_names, unit_boundary, unit_put_on
+from .american_greeks import _H_RATE, _H_REL, SCHEMES, american_greeks, check_names, unit_boundary, unit_put_on
 from .american_ladder import american_spot_ladder
 
 __all__ = ["SHARED_GREEKS", "american_greeks_shared", "sharing_rows", "shared_american_greeks", "shared_spot_ladder", "spot_ladder_shared"]
@@ -104,17 +104,23 @@ def _split(bk: Any, model: str, arrays: Sequence[Any], run_shared: Any, run_rows
     return {k: join(a[k], b[k]) for k in a} if isinstance(a, dict) else [join(x, y) for x, y in zip(a, b, strict=True)]
 
 
-def american_greeks_shared(bk: Any, arrays: Sequence[Any], names: Sequence[str], dtype: Any, *, model: str = "bsm") -> dict[str, Any]:
+def american_greeks_shared(
+    bk: Any, arrays: Sequence[Any], names: Sequence[str], dtype: Any, *, model: str = "bsm", method: str = "alo"
+) -> dict[str, Any]:
     """:func:`.american_greeks.american_greeks` of 1-D rows, the rows that share boundaries (groups of
-    at least :data:`_MIN_GROUP`) by :func:`shared_american_greeks`."""
-    return _split(bk, model, arrays, lambda a: shared_american_greeks(bk, a, names, dtype, model=model),
-                  lambda a: american_greeks(bk, a, tuple(names), dtype, model=model))  # fmt: skip
+    at least :data:`_MIN_GROUP`) by :func:`shared_american_greeks`; ``method`` one of :data:`SCHEMES`."""
+    scheme = SCHEMES[method]
+    return _split(bk, model, arrays, lambda a: shared_american_greeks(bk, a, names, dtype, model=model, scheme=scheme),
+                  lambda a: american_greeks(bk, a, tuple(names), dtype, model=model, method=method))  # fmt: skip
 
 
-def spot_ladder_shared(bk: Any, arrays: Sequence[Any], factors: Sequence[float], dtype: Any, *, model: str = "bsm") -> list[Any]:
+def spot_ladder_shared(
+    bk: Any, arrays: Sequence[Any], factors: Sequence[float], dtype: Any, *, model: str = "bsm", method: str = "alo"
+) -> list[Any]:
     """:func:`.american_ladder.american_spot_ladder`, the rows that share boundaries by :func:`shared_spot_ladder`."""
-    return _split(bk, model, arrays, lambda a: shared_spot_ladder(bk, a, factors, dtype, model=model),
-                  lambda a: american_spot_ladder(bk, a, factors, dtype, model=model))  # fmt: skip
+    scheme = SCHEMES[method]
+    return _split(bk, model, arrays, lambda a: shared_spot_ladder(bk, a, factors, dtype, model=model, scheme=scheme),
+                  lambda a: american_spot_ladder(bk, a, factors, dtype, model=model, scheme=scheme))  # fmt: skip
 
 
 def _row_kernel(scheme: Scheme, factors: tuple[float, ...] | None):

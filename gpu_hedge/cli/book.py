@@ -154,6 +154,9 @@ def risk_cmd(
     vol_adjust: str | None = typer.Option(
         None, "--vol-adjust", help="With --dividends: the escrowed model's vol adjustment, beneder_vorst (default), simple or none."
     ),
+    american_method: str = typer.Option(
+        "alo", "--american-method", help="ALO scheme of American rows: alo (1e-8, default), alo-fast (~4e-7, ~3x faster) or alo-reference."
+    ),
 ) -> None:
     """Run the large-book risk job: per-position Greeks, exposures per underlying, the scenario ladder and hedge trades."""
     from .._book import BookError, risk
@@ -175,7 +178,7 @@ def risk_cmd(
                 res = risk(book, market, scenarios=spec, backend=bk, dtype=dtype, chunk_rows=chunk_rows, valuation_date=valuation_date,
                            on_invalid=on_invalid, vol_surface=vol_surface, sticky=sticky, hedges=hedges, strategy=strat, out=out,
                            dask=client, progress=progress, exercise=exercise.lower(), dividends=dividends,
-                           vol_adjust=vol_adjust)  # fmt: skip
+                           vol_adjust=vol_adjust, american_method=american_method.lower())  # fmt: skip
                 job_s = time.perf_counter() - t0
         except (BookError, ValueError, OSError, BackendUnavailableError) as exc:
             fail(str(exc), 1)

@@ -25,7 +25,9 @@ __all__ = [
     "array_backend",
     "available_backends",
     "backend_with",
+    "bucket",
     "device_array_kind",
+    "device_size",
     "get_backend",
     "host_backend",
     "kernel_cache_dir",
@@ -217,3 +219,14 @@ def to_numpy(x: Any) -> Any:
     if array_backend(x) == "cupy":
         return x.get()  # CuPy refuses implicit conversion
     return np.asarray(x)
+
+
+def bucket(n: int, minimum: int = 1024) -> int:
+    """The next power of two >= n (at least ``minimum``): few distinct shapes for compiling backends."""
+    return max(minimum, 1 << (int(n) - 1).bit_length())
+
+
+def device_size(bk: Backend, n: int, minimum: int = 1024) -> int:
+    """How many rows to send ``bk`` for ``n`` rows: :func:`bucket` on a compiling backend (capability
+    ``"jit"``: one compilation per shape), else ``n``."""
+    return bucket(n, minimum) if "jit" in bk.capabilities else n

@@ -14,21 +14,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .._backends import Backend
+from .._backends import bucket, device_size
 
 __all__ = ["bucket", "device_size", "each_slice", "pad", "split_on_oom"]
 
 T = TypeVar("T")
-
-
-def bucket(n: int) -> int:
-    """The next power of two >= n (at least 1024): few distinct shapes for compiling backends."""
-    return max(1024, 1 << (int(n) - 1).bit_length())
-
-
-def device_size(bk: Backend, n: int) -> int:
-    """How many rows to send ``bk`` for ``n`` rows: :func:`bucket` on a compiling backend, else ``n``."""
-    return bucket(n) if "jit" in bk.capabilities else n
 
 
 def pad(a: np.ndarray, size: int, fill: float) -> np.ndarray:

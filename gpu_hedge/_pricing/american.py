@@ -187,11 +187,6 @@ def put_boundary(xp: Any, special: Any, T: Any, r: Any, q: Any, vol: Any, scheme
     if plain <= 0:
         return Y, xmax
     g = step(Y, False)
-    if not _DEPTH:  # plain fixed-point steps (kept for comparisons)
-        for _ in range(plain - 1):
-            Y = with_nodes(Y, g)
-            g = step(Y, False)
-        return with_nodes(Y, g), xmax
     G = xp.stack([g] * (_DEPTH + 1), axis=2)
     F = xp.stack([g - Y[:, 1:]] * (_DEPTH + 1), axis=2)
     Y = with_nodes(Y, g)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backends import device_size
 from ._alo_scheme import DEFAULT, Scheme
 from .american_greeks import _H_RATE, _H_REL, SCHEMES, american_greeks, check_names, unit_boundary, unit_put_on
 from .american_ladder import american_spot_ladder
@@ -73,10 +74,7 @@ def sharing_rows(model: str, arrays: Sequence[Any], min_group: int = _MIN_GROUP)
     return rows if len(rows) >= _MIN_ROWS and len(rows) >= _SHARE_ABOVE * n else None
 
 
-def _padded(bk: Any, k: int) -> int:
-    """Rows to send ``bk`` for ``k``: a power of two (at least 64) on a compiling backend, so that
-    the varying counts of a book's batches (shared rows, boundary groups) reuse few compiled shapes."""
-    return max(64, 1 << (k - 1).bit_length()) if "jit" in bk.capabilities else k
+_PAD_MIN = 64  # compiling backends: shared-row subsets and boundary groups padded to powers of two from here
 
 
 def _split(bk: Any, model: str, arrays: Sequence[Any], run_shared: Any, run_rows: Any) -> Any:
@@ -90,7 +88,7 @@ def _split(bk: Any, model: str, arrays: Sequence[Any], run_shared: Any, run_rows
     rest = np.setdiff1d(np.arange(n), shared, assume_unique=True)
 
     def on(run: Any, idx: np.ndarray) -> Any:  # padded to a compiled size, results cut back
-        full = np.concatenate([idx, np.full(_padded(bk, len(idx)) - len(idx), idx[0])])
+        full = np.concatenate([idx, np.full(device_size(bk, len(idx), _PAD_MIN) - len(idx), idx[0])])
         got = run([xp.take(a, bk.asarray(full)) for a in arrays])
         cut = lambda v: v[: len(idx)]  # noqa: E731
         return {k: cut(v) for k, v in got.items()} if isinstance(got, dict) else [cut(v) for v in got]
@@ -188,7 +186,7 @@ class _Rows:
         """``(xmax, [H at node j])`` of the groups' unit puts, solved by one backend kernel (compiled
         once per scheme and padded size on a compiling backend: the group count varies by batch)."""
         k = len(T)
-        size = _padded(self.bk, k)
+        size = device_size(self.bk, k, _PAD_MIN)  # the group count varies by batch
         args = [self.dev(np.concatenate([a, np.full(size - k, a[0])])) for a in (T, vol, ur, uq)]
         names = ("xmax", *(f"y{j}" for j in range(scheme.nodes + 1)))
         key = ("american_boundary", scheme, str(np.dtype(self.dtype)))
